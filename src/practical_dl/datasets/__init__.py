@@ -1,0 +1,6 @@
+"""Kedro datasets of the project."""
+
+from practical_dl.datasets.idx_dataset import IDXDataset, encode_idx, parse_idx
+from practical_dl.datasets.versioned_artifact import VersionedMlflowArtifactDataset
+
+__all__ = ["IDXDataset", "VersionedMlflowArtifactDataset", "encode_idx", "parse_idx"]

@@ -1,0 +1,83 @@
+"""Project hooks: check parameters and inputs before a run starts, so that a bad value or a
+missing upstream artefact stops the run before any output is written."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+
+class MissingInputError(RuntimeError):
+    """An input of the pipeline has not been produced yet."""
+
+
+def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) -> None:
+    """Validate every parameter block that ``pipeline`` reads; raise ``ValueError`` naming it."""
+    from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
+    from practical_dl.training_setup import model_from_params, training_config
+
+    wanted = {name.removeprefix("params:") for name in pipeline.inputs() | pipeline.all_inputs() if name.startswith("params:")}
+    if "data_ingestion" in wanted:
+        check_ingestion_parameters(parameters.get("data_ingestion") or {})
+    for name in sorted(wanted):
+        namespace, _, block = name.rpartition(".")
+        if not namespace:
+            continue
+        scope = parameters.get(namespace) or {}
+        if block == "model":
+            model_from_params(scope.get("model"), f"{namespace}.model")
+        elif block == "training":
+            training_config(parameters.get("training_defaults"), scope.get("training"), where=f"{namespace}.training")
+
+
+def producing_pipelines(dataset: str) -> list[str]:
+    """Names of the project's pipelines that output ``dataset``.
+
+    Builds every pipeline package of ``practical_dl.pipelines`` itself: ``kedro run --pipelines X``
+    makes Kedro load only ``X``.
+    """
+    import importlib
+    import pkgutil
+
+    import practical_dl.pipelines as package
+
+    names = []
+    for module in pkgutil.iter_modules(package.__path__):
+        pipeline = importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+        if dataset in pipeline.all_outputs():
+            names.append(module.name)
+    return sorted(names)
+
+
+class ValidateParametersHook:
+    """Fail fast, naming the parameter, before any node has run."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        check_pipeline_parameters(pipeline, catalog.load("parameters"))
+
+
+class CheckInputsHook:
+    """A pipeline run before its upstream fails at once with the pipeline to run first."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        missing = []
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters":
+                continue
+            if not catalog.exists(name):
+                missing.append(name)
+        if not missing:
+            return
+        lines = []
+        for name in missing:
+            upstream = producing_pipelines(name)
+            hint = " or ".join(f"`kedro run --pipeline {p}`" for p in upstream) if upstream else "no registered pipeline makes it"
+            lines.append(f"  - {name}: run {hint} first" if upstream else f"  - {name}: {hint}; check conf/base/catalog.yml")
+        raise MissingInputError("This run needs inputs that do not exist yet:\n" + "\n".join(lines))

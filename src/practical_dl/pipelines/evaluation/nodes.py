@@ -1,0 +1,158 @@
+"""Nodes of the ``evaluation`` pipeline: the only place where the test split is read."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from practical_dl import plots
+from practical_dl.engine import predict
+from practical_dl.models import count_parameters
+from practical_dl.standardise import Standardiser
+from practical_dl.training_setup import model_from_params
+
+logger = logging.getLogger(__name__)
+
+
+def _load_model(weights: dict[str, torch.Tensor], model_params: dict[str, Any], images: np.ndarray) -> torch.nn.Module:
+    label = model_params.get("label", model_params["name"])
+    model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the saved weights of {label} do not fit the architecture in its parameters "
+            f"({model_params}); retrain with `kedro run --pipeline training`: {exc}"
+        ) from None
+    return model.eval()
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """``C[i, j]`` = number of images of class ``i`` predicted as ``j``."""
+    return np.bincount(labels.astype(np.int64) * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def per_class_scores(matrix: np.ndarray) -> pd.DataFrame:
+    """Precision, recall and F1 per class from a confusion matrix."""
+    tp = np.diag(matrix).astype(float)
+    predicted = matrix.sum(0)
+    actual = matrix.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+    return pd.DataFrame({"class": range(len(tp)), "support": actual, "precision": precision, "recall": recall, "f1": f1})
+
+
+def evaluate_model(
+    weights: dict[str, torch.Tensor],
+    training_history: pd.DataFrame,
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    model_params: dict[str, Any],
+    evaluation_params: dict[str, Any],
+) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame, Figure, Figure]:
+    """Test error of one trained model, with its confusion matrix, per-class scores and mistakes.
+
+    Returns the metrics (JSON), the same for MLflow, the predictions, the per-class table,
+    the confusion-matrix figure and a grid of misclassified digits.
+    """
+    images, labels = test_split["images"], test_split["labels"].astype(np.int64)
+    model = _load_model(weights, model_params, images)
+    label = model_params.get("label", model_params["name"])
+    logits = predict(model, images, Standardiser.from_stats(standardisation_stats), device=evaluation_params.get("device", "auto"))
+    probs = torch.softmax(logits, 1)
+    confidence, predicted = probs.max(1)
+    predicted = predicted.numpy()
+    num_classes = logits.shape[1]
+    loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)))
+    accuracy = float((predicted == labels).mean())
+    metrics = {
+        "label": label,
+        "architecture": model_params["name"],
+        "test_images": int(len(labels)),
+        "test_accuracy": accuracy,
+        "test_error_percent": 100 * (1 - accuracy),
+        "test_loss": loss,
+        "reference_error_percent": model_params.get("reference_error_percent"),
+        "parameters": count_parameters(model),
+        "best_epoch": int(training_history["best_epoch"].iloc[-1]),
+        "epochs_trained": int(training_history["epoch"].max()),
+        "training_seconds": float(training_history["seconds"].sum()),
+    }
+    logger.info("%s: test error %.2f%% (%d of %d wrong)", label, metrics["test_error_percent"], int((predicted != labels).sum()), len(labels))
+    mlflow_metrics = {
+        key: {"step": 0, "value": float(metrics[key])}
+        for key in ("test_accuracy", "test_error_percent", "test_loss", "parameters")
+    }
+    predictions = pd.DataFrame({"index": np.arange(len(labels)), "label": labels, "predicted": predicted, "confidence": confidence.numpy()})
+    matrix = confusion_matrix(labels, predicted, num_classes)
+    scores = per_class_scores(matrix)
+    cm_fig = plots.confusion_matrix_figure(matrix, f"{label}: test confusion matrix ({metrics['test_error_percent']:.2f}% error)")
+    wrong = np.flatnonzero(predicted != labels)
+    # most confident mistakes first: the most instructive ones
+    wrong = wrong[np.argsort(-confidence.numpy()[wrong], kind="stable")][: int(evaluation_params.get("misclassified_to_show", 40))]
+    grid = plots.image_grid_figure(
+        images[wrong],
+        [f"{labels[i]}→{predicted[i]} ({confidence[i]:.0%})" for i in wrong],
+        f"{label}: misclassified test digits, true→predicted (confidence); {len(np.flatnonzero(predicted != labels))} in all",
+        caption_colours=["firebrick"] * len(wrong),
+    )
+    return metrics, mlflow_metrics, predictions, scores, cm_fig, grid
+
+
+def summarise_results(*metrics: dict) -> tuple[pd.DataFrame, str]:
+    """The lecture's table: test error of every model beside the lecture's reference column."""
+    table = pd.DataFrame(
+        [
+            {
+                "model": m["label"],
+                "test error (%)": round(m["test_error_percent"], 2),
+                "lecture error (%)": m["reference_error_percent"],
+                "test loss": round(m["test_loss"], 4),
+                "parameters": m["parameters"],
+                "epochs": m["epochs_trained"],
+                "best epoch": m["best_epoch"],
+                "training time (s)": round(m["training_seconds"], 1),
+                "test images": m["test_images"],
+            }
+            for m in metrics
+        ]
+    )
+    markdown = "# Test error on MNIST\n\n" + table.to_markdown(index=False) + "\n"
+    return table, markdown
+
+
+def plot_training_curves(*histories: pd.DataFrame) -> Figure:
+    """Training and validation loss and error per epoch for every model."""
+    return plots.training_curves_figure({h["model"].iloc[0]: h for h in histories})
+
+
+def visualise_learned_kernels(
+    weights: dict[str, torch.Tensor],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    model_params: dict[str, Any],
+    evaluation_params: dict[str, Any],
+) -> tuple[Figure, Figure]:
+    """The first-layer kernels of a convolutional model and its feature maps for one test digit."""
+    images = test_split["images"]
+    model = _load_model(weights, model_params, images)
+    label = model_params.get("label", model_params["name"])
+    conv = getattr(model, "conv1", None)
+    if conv is None:
+        raise ValueError(f"parameter evaluation.kernels_model: {label} has no first convolution layer (conv1)")
+    index = int(evaluation_params.get("feature_map_image", 0))
+    if not 0 <= index < len(images):
+        raise ValueError(f"parameter evaluation.feature_map_image={index} is outside the {len(images)} test images")
+    kernels = conv.weight.detach().cpu().numpy()
+    x = Standardiser.from_stats(standardisation_stats)(torch.from_numpy(images[index : index + 1]))
+    with torch.inference_mode():
+        maps = torch.relu(conv(x.to(conv.weight.device)))[0].cpu().numpy()
+    kernels_fig = plots.kernels_figure(kernels, f"{label}: learned first-layer kernels ({kernels.shape[0]} of {kernels.shape[-2]}x{kernels.shape[-1]})")
+    maps_fig = plots.feature_maps_figure(images[index], maps, f"{label}: first-layer feature maps (after ReLU) of test digit {index} (label {test_split['labels'][index]})")
+    return kernels_fig, maps_fig

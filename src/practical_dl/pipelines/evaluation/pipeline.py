@@ -1,0 +1,65 @@
+"""The ``evaluation`` pipeline: one namespaced evaluation per trained model, then the summary."""
+
+import warnings
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipelines.training.pipeline import trained_model_names
+from practical_dl.project_config import load_project_parameters
+
+from .nodes import evaluate_model, plot_training_curves, summarise_results, visualise_learned_kernels
+
+SHARED_INPUTS = {"test_split", "standardisation_stats"}
+
+
+def model_evaluation_template() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                evaluate_model,
+                inputs=["weights", "training_history", "test_split", "standardisation_stats", "params:model", "params:evaluation"],
+                outputs=["test_metrics", "test_metrics_mlflow", "test_predictions", "per_class_scores", "confusion_matrix_plot", "misclassified_plot"],
+                name="evaluate_model",
+            )
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    parameters = load_project_parameters()
+    models = kwargs.get("models") or trained_model_names(parameters)
+    per_model = sum(
+        (
+            Pipeline(
+                model_evaluation_template(),
+                namespace=name,
+                inputs=SHARED_INPUTS,
+                parameters={"params:evaluation": "params:evaluation"},
+            )
+            for name in models
+        ),
+        Pipeline([]),
+    )
+    kernels_model = (parameters.get("evaluation") or {}).get("kernels_model", "simplenet")
+    # The summary nodes read every model's namespaced outputs (fc64.test_metrics, ...): that is
+    # the point of them, so Kedro's warning about dotted names across namespaces is silenced here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        return per_model + Pipeline(_summary_nodes(models, kernels_model))
+
+
+def _summary_nodes(models: list[str], kernels_model: str) -> list[Node]:
+    nodes = [
+        Node(summarise_results, inputs=[f"{m}.test_metrics" for m in models], outputs=["results_table", "results_markdown"], name="summarise_results"),
+        Node(plot_training_curves, inputs=[f"{m}.training_history" for m in models], outputs="training_curves_plot", name="plot_training_curves"),
+    ]
+    if kernels_model in models:
+        nodes.append(
+            Node(
+                visualise_learned_kernels,
+                inputs=[f"{kernels_model}.weights", "test_split", "standardisation_stats", f"params:{kernels_model}.model", "params:evaluation"],
+                outputs=["learned_kernels_plot", "feature_maps_plot"],
+                name="visualise_learned_kernels",
+            )
+        )
+    return nodes

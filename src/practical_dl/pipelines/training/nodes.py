@@ -1,0 +1,56 @@
+"""Nodes of the ``training`` pipeline (thin: the work is in ``practical_dl.engine``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from practical_dl.engine import fit, set_seed
+from practical_dl.standardise import Standardiser
+from practical_dl.training_setup import model_from_params, state_dict_for_saving, training_config
+
+logger = logging.getLogger(__name__)
+
+HISTORY_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def train_model(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    model_params: dict[str, Any],
+    training_params: dict[str, Any],
+    training_defaults: dict[str, Any],
+) -> tuple[dict[str, torch.Tensor], pd.DataFrame, dict[str, list[dict[str, float]]]]:
+    """Train one model; keep the weights of its best validation epoch.
+
+    Returns the weights (for safetensors), the per-epoch history as a table, and the same
+    history as MLflow metric histories (step = epoch).
+    """
+    label = model_params.get("label", model_params.get("name"))
+    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    images = train_split["images"]
+    set_seed(config.seed)
+    model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
+    standardiser = Standardiser.from_stats(standardisation_stats)
+    result = fit(
+        model,
+        (images, train_split["labels"]),
+        (validation_split["images"], validation_split["labels"]),
+        standardiser,
+        config,
+        name=label,
+    )
+    history = pd.DataFrame(result.history)
+    history.insert(0, "model", label)
+    history["best_epoch"] = result.best_epoch
+    metrics = {
+        key: [{"step": int(row["epoch"]), "value": float(row[key])} for row in result.history if key in row]
+        for key in HISTORY_METRICS
+    }
+    metrics["best_epoch"] = [{"step": 0, "value": float(result.best_epoch)}]
+    return state_dict_for_saving(result.model), history, metrics

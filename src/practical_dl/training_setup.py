@@ -1,0 +1,45 @@
+"""Turning parameter blocks into models and training configurations, with errors that name
+the parameter at fault. Used by the nodes and by the hook that checks parameters before a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from practical_dl.engine import TrainConfig
+from practical_dl.models import MODEL_REGISTRY, build_model
+
+
+def training_config(defaults: dict[str, Any] | None, overrides: dict[str, Any] | None, where: str) -> TrainConfig:
+    """``training_defaults`` updated with a model's own ``training`` block."""
+    return TrainConfig.from_dict({**(defaults or {}), **(overrides or {})}, where=where)
+
+
+def model_from_params(
+    model_params: dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28
+) -> nn.Module:
+    """Build the model described by a ``model`` parameter block::
+
+        model:
+          name: simplenet          # a key of practical_dl.models.MODEL_REGISTRY
+          label: SimpLeNet         # how reports name it
+          options: {dropout: 0.0}  # keyword arguments of the architecture
+    """
+    if not isinstance(model_params, dict) or "name" not in model_params:
+        raise ValueError(f"parameter {where} must be a mapping with a 'name' (one of {sorted(MODEL_REGISTRY)})")
+    name = model_params["name"]
+    if name not in MODEL_REGISTRY:
+        raise ValueError(f"parameter {where}.name: unknown model name {name!r}; known models: {sorted(MODEL_REGISTRY)}")
+    options = dict(model_params.get("options") or {})
+    options.setdefault("num_classes", int(model_params.get("num_classes", 10)))
+    try:
+        return build_model(name, in_channels=in_channels, image_size=image_size, **options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"parameter {where}.options: cannot build {name!r}: {exc}") from None
+
+
+def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
+    """CPU, contiguous copies of a model's tensors, as safetensors requires."""
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
