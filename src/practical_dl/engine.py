@@ -397,13 +397,27 @@ def fit(
     step_model = torch.compile(model) if config.compile else model
 
     source = BatchSource(*train, device, config.batch_size, config.resident_memory_limit_mb, config.num_workers)
-    val_source = BatchSource(*val, device, config.eval_batch_size, config.resident_memory_limit_mb, config.num_workers) if val is not None else None
+    val_source = (
+        BatchSource(*val, device, config.eval_batch_size, config.resident_memory_limit_mb, config.num_workers) if val is not None else None
+    )
     prepare = _BatchPreparer(standardiser, device, memory_format, augment)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, len(source))
     generator = torch.Generator().manual_seed(config.seed)
-    settings = {"device": str(device), "precision": precision, "memory_format": str(memory_format).split(".")[-1], "resident": source.resident}
-    logger.info("Training %s on %s (%s, %s, data %s)", name, device, precision, settings["memory_format"], "on device" if source.resident else "via DataLoader")
+    settings = {
+        "device": str(device),
+        "precision": precision,
+        "memory_format": str(memory_format).split(".")[-1],
+        "resident": source.resident,
+    }
+    logger.info(
+        "Training %s on %s (%s, %s, data %s)",
+        name,
+        device,
+        precision,
+        settings["memory_format"],
+        "on device" if source.resident else "via DataLoader",
+    )
 
     history: list[dict[str, float]] = []
     best_acc, best_epoch, best_state = -1.0, 0, None
@@ -412,8 +426,12 @@ def fit(
         model.train()
         start = time.perf_counter()
         perm = torch.randperm(source.n, generator=generator)
-        with tqdm(total=len(source), desc=f"{name} epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch") as bar:
-            loss_sum, correct, seen = _run_epoch(step_model, source, prepare, device, precision, perm, optimizer, scheduler, config.label_smoothing, bar)
+        with tqdm(
+            total=len(source), desc=f"{name} epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch"
+        ) as bar:
+            loss_sum, correct, seen = _run_epoch(
+                step_model, source, prepare, device, precision, perm, optimizer, scheduler, config.label_smoothing, bar
+            )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
@@ -443,9 +461,15 @@ def fit(
             break
         logger.info(
             "%s epoch %d/%d: train loss %.4f acc %.4f | val loss %s acc %s | %.1fs (%.0f img/s)",
-            name, epoch, config.epochs, row["train_loss"], row["train_accuracy"],
-            f"{row['val_loss']:.4f}" if "val_loss" in row else "-", f"{row['val_accuracy']:.4f}" if "val_accuracy" in row else "-",
-            seconds, row["images_per_second"],
+            name,
+            epoch,
+            config.epochs,
+            row["train_loss"],
+            row["train_accuracy"],
+            f"{row['val_loss']:.4f}" if "val_loss" in row else "-",
+            f"{row['val_accuracy']:.4f}" if "val_accuracy" in row else "-",
+            seconds,
+            row["images_per_second"],
         )
     if best_state is not None and not diverged:
         model.load_state_dict(best_state)

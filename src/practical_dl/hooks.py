@@ -78,6 +78,6 @@ class CheckInputsHook:
         lines = []
         for name in missing:
             upstream = producing_pipelines(name)
-            hint = " or ".join(f"`kedro run --pipeline {p}`" for p in upstream) if upstream else "no registered pipeline makes it"
+            hint = " or ".join(f"`kedro run --pipelines {p}`" for p in upstream) if upstream else "no registered pipeline makes it"
             lines.append(f"  - {name}: run {hint} first" if upstream else f"  - {name}: {hint}; check conf/base/catalog.yml")
         raise MissingInputError("This run needs inputs that do not exist yet:\n" + "\n".join(lines))

@@ -22,7 +22,5 @@ def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
     if root is None:
         raise RuntimeError(f"no Kedro project found at or above {Path.cwd()}; run kedro from the project folder")
     args = dict(settings.CONFIG_LOADER_ARGS)
-    loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=str(Path(root) / settings.CONF_SOURCE), env=os.getenv("KEDRO_ENV"), **args
-    )
+    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(Path(root) / settings.CONF_SOURCE), env=os.getenv("KEDRO_ENV"), **args)
     return loader["parameters"]

@@ -28,7 +28,7 @@ def channel_statistics(images: np.ndarray, scale: float = 255.0) -> dict[str, li
         channel = images[:, c].astype(np.float64) / scale
         means.append(float(channel.mean()))
         stds.append(float(channel.std()))
-    if any(s <= 0 for s in stds):
+    if any(s < 1e-8 for s in stds):
         raise ValueError(f"a channel has zero standard deviation (std={stds}); cannot standardise")
     return {"mean": means, "std": stds, "scale": scale}
 

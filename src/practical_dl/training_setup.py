@@ -17,15 +17,13 @@ def training_config(defaults: dict[str, Any] | None, overrides: dict[str, Any] |
     return TrainConfig.from_dict({**(defaults or {}), **(overrides or {})}, where=where)
 
 
-def model_from_params(
-    model_params: dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28
-) -> nn.Module:
+def model_from_params(model_params: dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28) -> nn.Module:
     """Build the model described by a ``model`` parameter block::
 
-        model:
-          name: simplenet          # a key of practical_dl.models.MODEL_REGISTRY
-          label: SimpLeNet         # how reports name it
-          options: {dropout: 0.0}  # keyword arguments of the architecture
+    model:
+      name: simplenet          # a key of practical_dl.models.MODEL_REGISTRY
+      label: SimpLeNet         # how reports name it
+      options: {dropout: 0.0}  # keyword arguments of the architecture
     """
     if not isinstance(model_params, dict) or "name" not in model_params:
         raise ValueError(f"parameter {where} must be a mapping with a 'name' (one of {sorted(MODEL_REGISTRY)})")

@@ -58,8 +58,7 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     if actual != expected:
         kind = "truncated" if actual < expected else "has trailing bytes"
         raise ValueError(
-            f"{source}: IDX file {kind}: header says dims {tuple(dims)} of {dtype.name} "
-            f"({expected} data bytes), file holds {actual}"
+            f"{source}: IDX file {kind}: header says dims {tuple(dims)} of {dtype.name} ({expected} data bytes), file holds {actual}"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(dims)
     return data.astype(dtype.newbyteorder("="), copy=True)
@@ -68,11 +67,10 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
 def encode_idx(data: np.ndarray) -> bytes:
     """Encode an array as IDX bytes (the inverse of :func:`parse_idx`)."""
     data = np.asarray(data)
-    for code, dtype in IDX_DTYPES.items():
-        if data.dtype.kind == dtype.kind and data.dtype.itemsize == dtype.itemsize:
-            break
-    else:
+    matches = [(c, d) for c, d in IDX_DTYPES.items() if data.dtype.kind == d.kind and data.dtype.itemsize == d.itemsize]
+    if not matches:
         raise ValueError(f"dtype {data.dtype} cannot be stored in IDX")
+    code, dtype = matches[0]
     if data.ndim == 0 or data.ndim > 255:
         raise ValueError(f"IDX stores 1 to 255 dimensions, got {data.ndim}")
     header = bytes([0, 0, code, data.ndim]) + struct.pack(f">{data.ndim}I", *data.shape)

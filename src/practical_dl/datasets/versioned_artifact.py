@@ -18,13 +18,13 @@ from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
     """Example::
 
-        "{model}.weights":
-          type: practical_dl.datasets.VersionedMlflowArtifactDataset
-          versioned: true
-          dataset:
-            type: kedro_datasets_experimental.safetensors.SafetensorsDataset
-            filepath: data/06_models/{model}.safetensors
-          artifact_path: models/{model}
+    "{model}.weights":
+      type: practical_dl.datasets.VersionedMlflowArtifactDataset
+      versioned: true
+      dataset:
+        type: kedro_datasets_experimental.safetensors.SafetensorsDataset
+        filepath: data/06_models/{model}.safetensors
+      artifact_path: models/{model}
     """
 
     def __new__(

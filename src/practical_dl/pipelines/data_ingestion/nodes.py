@@ -48,8 +48,7 @@ def validate_images_and_labels(images: np.ndarray, labels: np.ndarray, num_class
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if bad.size:
         raise ValueError(
-            f"{source} labels: {bad.size} label(s) outside 0..{num_classes - 1}, "
-            f"first at index {bad[0]} (value {labels[bad[0]]})"
+            f"{source} labels: {bad.size} label(s) outside 0..{num_classes - 1}, first at index {bad[0]} (value {labels[bad[0]]})"
         )
     return {"images": np.ascontiguousarray(images), "labels": labels.astype(np.uint8)}
 
@@ -84,9 +83,7 @@ def _subset(split: Split, limit: int | None, seed: int) -> Split:
     return {k: v[keep] for k, v in split.items()}
 
 
-def split_train_validation(
-    train_images: np.ndarray, train_labels: np.ndarray, params: dict[str, Any]
-) -> tuple[Split, Split]:
+def split_train_validation(train_images: np.ndarray, train_labels: np.ndarray, params: dict[str, Any]) -> tuple[Split, Split]:
     """Validate the raw training set and split a seeded, stratified validation set off it."""
     check_ingestion_parameters(params)
     data = validate_images_and_labels(train_images, train_labels, params["num_classes"], "training set")
@@ -94,8 +91,7 @@ def split_train_validation(
     keep, held = stratified_indices(data["labels"], params["validation_size"], params["seed"])
     if len(held) == 0 or len(keep) == 0:
         raise ValueError(
-            f"parameter data_ingestion.validation_size={params['validation_size']} leaves an empty split "
-            f"of {len(data['labels'])} images"
+            f"parameter data_ingestion.validation_size={params['validation_size']} leaves an empty split of {len(data['labels'])} images"
         )
     train = {k: v[keep] for k, v in data.items()}
     val = {k: v[held] for k, v in data.items()}

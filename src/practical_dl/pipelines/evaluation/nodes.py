@@ -84,10 +84,11 @@ def evaluate_model(
         "epochs_trained": int(training_history["epoch"].max()),
         "training_seconds": float(training_history["seconds"].sum()),
     }
-    logger.info("%s: test error %.2f%% (%d of %d wrong)", label, metrics["test_error_percent"], int((predicted != labels).sum()), len(labels))
+    logger.info(
+        "%s: test error %.2f%% (%d of %d wrong)", label, metrics["test_error_percent"], int((predicted != labels).sum()), len(labels)
+    )
     mlflow_metrics = {
-        key: {"step": 0, "value": float(metrics[key])}
-        for key in ("test_accuracy", "test_error_percent", "test_loss", "parameters")
+        key: {"step": 0, "value": float(metrics[key])} for key in ("test_accuracy", "test_error_percent", "test_loss", "parameters")
     }
     predictions = pd.DataFrame({"index": np.arange(len(labels)), "label": labels, "predicted": predicted, "confidence": confidence.numpy()})
     matrix = confusion_matrix(labels, predicted, num_classes)
@@ -153,6 +154,10 @@ def visualise_learned_kernels(
     x = Standardiser.from_stats(standardisation_stats)(torch.from_numpy(images[index : index + 1]))
     with torch.inference_mode():
         maps = torch.relu(conv(x.to(conv.weight.device)))[0].cpu().numpy()
-    kernels_fig = plots.kernels_figure(kernels, f"{label}: learned first-layer kernels ({kernels.shape[0]} of {kernels.shape[-2]}x{kernels.shape[-1]})")
-    maps_fig = plots.feature_maps_figure(images[index], maps, f"{label}: first-layer feature maps (after ReLU) of test digit {index} (label {test_split['labels'][index]})")
+    kernels_fig = plots.kernels_figure(
+        kernels, f"{label}: learned first-layer kernels ({kernels.shape[0]} of {kernels.shape[-2]}x{kernels.shape[-1]})"
+    )
+    maps_fig = plots.feature_maps_figure(
+        images[index], maps, f"{label}: first-layer feature maps (after ReLU) of test digit {index} (label {test_split['labels'][index]})"
+    )
     return kernels_fig, maps_fig

@@ -18,7 +18,14 @@ def model_evaluation_template() -> Pipeline:
             Node(
                 evaluate_model,
                 inputs=["weights", "training_history", "test_split", "standardisation_stats", "params:model", "params:evaluation"],
-                outputs=["test_metrics", "test_metrics_mlflow", "test_predictions", "per_class_scores", "confusion_matrix_plot", "misclassified_plot"],
+                outputs=[
+                    "test_metrics",
+                    "test_metrics_mlflow",
+                    "test_predictions",
+                    "per_class_scores",
+                    "confusion_matrix_plot",
+                    "misclassified_plot",
+                ],
                 name="evaluate_model",
             )
         ]
@@ -50,14 +57,30 @@ def create_pipeline(**kwargs) -> Pipeline:
 
 def _summary_nodes(models: list[str], kernels_model: str) -> list[Node]:
     nodes = [
-        Node(summarise_results, inputs=[f"{m}.test_metrics" for m in models], outputs=["results_table", "results_markdown"], name="summarise_results"),
-        Node(plot_training_curves, inputs=[f"{m}.training_history" for m in models], outputs="training_curves_plot", name="plot_training_curves"),
+        Node(
+            summarise_results,
+            inputs=[f"{m}.test_metrics" for m in models],
+            outputs=["results_table", "results_markdown"],
+            name="summarise_results",
+        ),
+        Node(
+            plot_training_curves,
+            inputs=[f"{m}.training_history" for m in models],
+            outputs="training_curves_plot",
+            name="plot_training_curves",
+        ),
     ]
     if kernels_model in models:
         nodes.append(
             Node(
                 visualise_learned_kernels,
-                inputs=[f"{kernels_model}.weights", "test_split", "standardisation_stats", f"params:{kernels_model}.model", "params:evaluation"],
+                inputs=[
+                    f"{kernels_model}.weights",
+                    "test_split",
+                    "standardisation_stats",
+                    f"params:{kernels_model}.model",
+                    "params:evaluation",
+                ],
                 outputs=["learned_kernels_plot", "feature_maps_plot"],
                 name="visualise_learned_kernels",
             )

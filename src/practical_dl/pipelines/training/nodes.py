@@ -49,8 +49,7 @@ def train_model(
     history.insert(0, "model", label)
     history["best_epoch"] = result.best_epoch
     metrics = {
-        key: [{"step": int(row["epoch"]), "value": float(row[key])} for row in result.history if key in row]
-        for key in HISTORY_METRICS
+        key: [{"step": int(row["epoch"]), "value": float(row[key])} for row in result.history if key in row] for key in HISTORY_METRICS
     }
     metrics["best_epoch"] = [{"step": 0, "value": float(result.best_epoch)}]
     return state_dict_for_saving(result.model), history, metrics

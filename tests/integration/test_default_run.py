@@ -1,0 +1,102 @@
+"""The default pipeline end to end, through a KedroSession, on a slice of MNIST (``--env test``)."""
+
+import os
+from pathlib import Path
+
+import mlflow
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import make_project_copy
+
+pytestmark = pytest.mark.integration
+
+MODELS = ["fc64", "fc256_fc256", "simplenet"]
+
+
+def run(path: Path, **kwargs):
+    bootstrap_project(path)
+    runtime_params = kwargs.pop("runtime_params", None)
+    with KedroSession.create(project_path=path, env="test", runtime_params=runtime_params) as session:
+        return session.run(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def finished_project(tmp_path_factory):
+    path = make_project_copy(tmp_path_factory.mktemp("project"))
+    cwd = os.getcwd()
+    os.chdir(path)
+    try:
+        run(path)
+        yield path
+    finally:
+        os.chdir(cwd)
+        mlflow.set_tracking_uri(None)
+
+
+def test_every_artefact_is_written(finished_project):
+    data = finished_project / "data"
+    for name in ("train", "validation", "test"):
+        assert (data / "05_model_input" / f"{name}.safetensors").is_file()
+    assert (data / "05_model_input" / "standardisation_stats.json").is_file()
+    for model in MODELS:
+        versions = list((data / "06_models" / f"{model}.safetensors").iterdir())
+        assert len(versions) == 1 and (versions[0] / f"{model}.safetensors").is_file()
+        assert (data / "07_model_output" / model / "training_history.csv").is_file()
+        for report in ("test_metrics.json", "per_class_scores.csv", "confusion_matrix.png", "misclassified.png"):
+            assert (data / "08_reporting" / model / report).is_file(), (model, report)
+        assert (data / "07_model_output" / model / "test_predictions.csv").is_file()
+    for report in ("results.csv", "results.md", "training_curves.png", "learned_kernels.png", "feature_maps.png"):
+        assert (data / "08_reporting" / report).is_file(), report
+    table = (data / "08_reporting" / "results.md").read_text()
+    assert "SimpLeNet" in table and "0.79" in table
+
+
+def test_mlflow_run_holds_parameters_metric_histories_and_artefacts(finished_project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("practical_dl")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run_ = runs[0]
+    assert run_.info.status == "FINISHED"
+    params = run_.data.params
+    assert params["simplenet.training.epochs"] == "2"
+    assert params["training_defaults.lr"] == "0.05"
+    assert params["data_ingestion.seed"] == "2022"
+    history = client.get_metric_history(run_.info.run_id, "simplenet.val_accuracy")
+    assert [m.step for m in history] == [1, 2]
+    assert "simplenet.test_error_percent" in run_.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run_.info.run_id, "plots")}
+    assert {"plots/training_curves.png", "plots/learned_kernels.png", "plots/simplenet"} <= artifacts
+    models = {a.path for a in client.list_artifacts(run_.info.run_id, "models/simplenet")}
+    assert models == {"models/simplenet/simplenet.safetensors"}
+
+
+def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
+    outputs = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+    cwd = os.getcwd()
+    os.chdir(finished_project)
+    try:
+        with pytest.raises(ValueError, match=r"simplenet\.training\.lr must be a finite number > 0, got -0\.1"):
+            run(finished_project, runtime_params={"simplenet": {"training": {"lr": -0.1}}})
+        with pytest.raises(ValueError, match=r"fc64\.model\.name: unknown model name 'fc65'"):
+            run(finished_project, runtime_params={"fc64": {"model": {"name": "fc65"}}})
+    finally:
+        os.chdir(cwd)
+    after = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
+    assert after == outputs
+    assert {p: p.stat().st_mtime_ns for p in after} == before
+
+
+def test_pipeline_before_its_inputs_says_which_pipeline_to_run_first(project):
+    from practical_dl.hooks import MissingInputError
+
+    with pytest.raises(MissingInputError) as err:
+        run(project, pipeline_names=["evaluation"])
+    message = str(err.value)
+    assert "simplenet.weights: run `kedro run --pipelines training` first" in message
+    assert "test_split: run `kedro run --pipelines data_ingestion` first" in message
+    assert "standardisation_stats: run `kedro run --pipelines standardisation` first" in message

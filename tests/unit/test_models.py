@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from practical_dl.models import MLP, SimpLeNet, build_model, count_parameters
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        # conv1 20*1*25+20, conv2 50*20*25+50, fc1 800*256+256, output 256*10+10
+        ("simplenet", 520 + 25_050 + 205_056 + 2_570),
+        ("fc64", 784 * 64 + 64 + 64 * 10 + 10),
+        ("fc256_fc256", 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10),
+    ],
+)
+def test_output_shape_and_parameter_count(name, parameters):
+    model = build_model(name)
+    assert count_parameters(model) == parameters
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_simplenet_has_the_lecture_layers():
+    m = SimpLeNet()
+    assert (m.conv1.in_channels, m.conv1.out_channels, m.conv1.kernel_size) == (1, 20, (5, 5))
+    assert (m.conv2.in_channels, m.conv2.out_channels, m.conv2.kernel_size) == (20, 50, (5, 5))
+    assert (m.fc1.in_features, m.fc1.out_features) == (800, 256)
+    assert (m.output.in_features, m.output.out_features) == (256, 10)
+
+
+def test_simplenet_runs_on_channels_last_input():
+    m = SimpLeNet().to(memory_format=torch.channels_last)
+    x = torch.randn(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(m(x), m(x.contiguous()))
+
+
+def test_unknown_model_name_lists_known_ones():
+    with pytest.raises(ValueError, match=r"unknown model name 'lenet5'.*simplenet"):
+        build_model("lenet5")
+
+
+def test_options_batch_norm_and_dropout():
+    m = build_model("simplenet", batch_norm=True, dropout=0.5)
+    assert isinstance(m.bn1, torch.nn.BatchNorm2d) and isinstance(m.bn3, torch.nn.BatchNorm1d)
+    m.eval()
+    x = torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(m(x), m(x))  # dropout is off in evaluation mode
+    mlp = MLP(hidden=(16,), dropout=0.5, batch_norm=True)
+    assert any(isinstance(layer, torch.nn.Dropout) for layer in mlp.net)
+
+
+def test_mlp_rejects_empty_hidden():
+    with pytest.raises(ValueError, match="hidden"):
+        MLP(hidden=())
