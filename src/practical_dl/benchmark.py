@@ -6,13 +6,15 @@
 On the same data, in one process, for SimpLeNet at each batch size it measures training
 images per second of
 
-  (a) the engine (``practical_dl.engine.fit``) in fp32 and with its ``auto`` settings,
+  (a) the engine (``practical_dl.engine.fit``) in fp32, with its ``auto`` settings, and with
+      on-device augmentation on,
   (b) a minimal hand-written loop over pre-standardised float tensors on the device,
   (c) the textbook loop: a ``torchvision.datasets``-style data set with per-sample
       ``ToTensor`` + ``Normalize`` transforms through a ``DataLoader``,
 
-then the time the engine (``auto``) takes to reach 99.2% test accuracy with the default
-SimpLeNet recipe. Not part of the test suite: run it by hand.
+then what augmenting a 256-image batch costs beside one training step on it, and the time the
+engine (``auto``) takes to reach 99.2% test accuracy with the default SimpLeNet recipe. Not
+part of the test suite: run it by hand.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from practical_dl.augment import AugmentConfig, build_augmentation
 from practical_dl.datasets import IDXDataset
 from practical_dl.engine import TrainConfig, fit, predict, resolve_device, resolve_precision, set_seed
 from practical_dl.models import SimpLeNet
@@ -135,6 +138,33 @@ def textbook_throughput(images, labels, std, device, batch_size, epochs, workers
     return best
 
 
+def augmentation_cost(images, std, device, batch_size: int = 256, repeats: int = 30) -> tuple[float, float]:
+    """Milliseconds to augment one batch on the device, and to run one SimpLeNet training step on it."""
+    augment = build_augmentation(AugmentConfig())
+    x = torch.from_numpy(images[:batch_size]).to(device).float() / 255
+    y = torch.zeros(batch_size, dtype=torch.int64, device=device)
+    model = SimpLeNet().to(device=device, memory_format=torch.channels_last)
+    opt = _sgd(model)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(std(x * 255).contiguous(memory_format=torch.channels_last)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    timings = []
+    for fn in (lambda: augment(x), step):
+        for _ in range(5):
+            fn()
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        _sync(device)
+        timings.append(1000 * (time.perf_counter() - start) / repeats)
+    return timings[0], timings[1]
+
+
 def time_to_accuracy(data, std, device, target: float, max_epochs: int, batch_size: int, lr: float) -> tuple[float | None, int, float]:
     """Training wall time (evaluation excluded) until test accuracy >= target, one epoch at a time."""
     x_train, y_train, x_test, y_test = data
@@ -214,6 +244,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['batch']:>5}  {r['method']:<40} {r['images_per_second']:>10.0f} {r['vs_b']:>6.2f}x {r['vs_c']:>6.2f}x")
 
     result: dict = {"device": str(device), "device_name": name, "auto_precision": auto, "rows": rows}
+    aug_ms, step_ms = augmentation_cost(images, std, device)
+    result["augmentation_ms"], result["step_ms"] = aug_ms, step_ms
+    print(f"\nAugmenting a 256-image batch: {aug_ms:.1f} ms; one SimpLeNet training step on it: {step_ms:.1f} ms ({aug_ms / step_ms:.0%})")
     if not args.skip_time_to_accuracy:
         tta_bs = args.tta_batch_size or (512 if cuda else 128)
         lr = 0.05 * tta_bs / 128 if tta_bs > 128 else 0.05

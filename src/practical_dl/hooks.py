@@ -18,12 +18,27 @@ class MissingInputError(RuntimeError):
 
 def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) -> None:
     """Validate every parameter block that ``pipeline`` reads; raise ``ValueError`` naming it."""
+    from practical_dl.augment import AugmentConfig
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
+    from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters
+    from practical_dl.pipelines.tricks.sweeps import check_tricks_parameters
     from practical_dl.training_setup import model_from_params, training_config
 
     wanted = {name.removeprefix("params:") for name in pipeline.inputs() | pipeline.all_inputs() if name.startswith("params:")}
     if "data_ingestion" in wanted:
         check_ingestion_parameters(parameters.get("data_ingestion") or {})
+    if "augmentation" in wanted:
+        AugmentConfig.from_dict(parameters.get("augmentation"))
+    if "tricks" in wanted:
+        check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
+    if "transfer_learning" in wanted:
+        check_transfer_parameters(parameters.get("transfer_learning") or {})
+    if "rotation_regression" in wanted:
+        training_config(
+            parameters.get("training_defaults"),
+            (parameters.get("rotation_regression") or {}).get("training"),
+            "rotation_regression.training",
+        )
     for name in sorted(wanted):
         namespace, _, block = name.rpartition(".")
         if not namespace:
@@ -57,7 +72,7 @@ def producing_pipelines(dataset: str) -> list[str]:
 class ValidateParametersHook:
     """Fail fast, naming the parameter, before any node has run."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a failed check would leave open
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
         check_pipeline_parameters(pipeline, catalog.load("parameters"))
 
@@ -65,7 +80,7 @@ class ValidateParametersHook:
 class CheckInputsHook:
     """A pipeline run before its upstream fails at once with the pipeline to run first."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a failed check would leave open
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
         missing = []
         for name in sorted(pipeline.inputs()):

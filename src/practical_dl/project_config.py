@@ -1,9 +1,10 @@
 """Reading the project's parameters while pipelines are being built.
 
 Kedro builds pipelines before it loads the catalog, so a pipeline whose shape depends on
-configuration (which models to train) reads ``conf/`` here, with the same config loader and
-settings that ``kedro run`` uses. The environment is ``$KEDRO_ENV`` or the default ``local``:
-the set of models is meant to be declared in ``conf/base``.
+configuration (which models to train, which sweeps and budgets to run) reads ``conf/`` here.
+Inside a ``kedro run`` that is the run's own config loader (environment and ``--params``
+included), recorded by :class:`ProjectContext`; elsewhere (``kedro registry list``,
+``kedro viz``) a loader for ``$KEDRO_ENV`` or the default ``local`` environment.
 """
 
 from __future__ import annotations
@@ -12,15 +13,31 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kedro.config import AbstractConfigLoader
+from kedro.framework.context import KedroContext
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
+_active_loader: AbstractConfigLoader | None = None
+
+
+class ProjectContext(KedroContext):
+    """Kedro's context, which also hands its config loader to the pipeline factories."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        global _active_loader
+        _active_loader = self.config_loader
+
 
 def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
-    """All parameters of the project in the current directory (or ``project_path``)."""
+    """All parameters of the running session, or of the project in the current directory."""
+    if _active_loader is not None and project_path is None:
+        return _active_loader["parameters"]
     root = project_path or find_kedro_project(Path.cwd())
     if root is None:
         raise RuntimeError(f"no Kedro project found at or above {Path.cwd()}; run kedro from the project folder")
-    args = dict(settings.CONFIG_LOADER_ARGS)
-    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(Path(root) / settings.CONF_SOURCE), env=os.getenv("KEDRO_ENV"), **args)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(Path(root) / settings.CONF_SOURCE), env=os.getenv("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
+    )
     return loader["parameters"]

@@ -1,11 +1,18 @@
 """Project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
+from kedro.utils import find_kedro_project
 
 from practical_dl.hooks import CheckInputsHook, ValidateParametersHook
+from practical_dl.project_config import ProjectContext
 
 # kedro-mlflow registers its own hook through its plugin entry point.
 HOOKS = (ValidateParametersHook(), CheckInputsHook())
+
+# records the run's config loader, so that pipelines shaped by parameters follow --env and --params
+CONTEXT_CLASS = ProjectContext
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -13,4 +20,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # an environment (test, gpu) overrides single keys of a parameter block, not whole blocks
     "merge_strategy": {"parameters": "soft"},
+    # ${project_root:} in mlflow.yml: an absolute SQLite path, whatever folder kedro runs from
+    "custom_resolvers": {"project_root": lambda: (find_kedro_project(Path.cwd()) or Path.cwd()).as_posix()},
 }

@@ -17,10 +17,18 @@ MODELS = ["fc64", "fc256_fc256", "simplenet"]
 
 
 def run(path: Path, **kwargs):
+    """One ``kedro run --env test`` in this process."""
     bootstrap_project(path)
     runtime_params = kwargs.pop("runtime_params", None)
-    with KedroSession.create(project_path=path, env="test", runtime_params=runtime_params) as session:
-        return session.run(**kwargs)
+    try:
+        with KedroSession.create(project_path=path, env="test", runtime_params=runtime_params) as session:
+            return session.run(**kwargs)
+    finally:
+        # kedro-mlflow re-enters its run at every node, and with MLflow 3 one end_run() at the end
+        # of the pipeline leaves it on the stack (a CLI process ends it at exit). Close it here so
+        # the next session in this process starts its own run.
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +83,8 @@ def test_mlflow_run_holds_parameters_metric_histories_and_artefacts(finished_pro
 
 
 def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
+    runs_before = len(client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id]))
     outputs = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
     before = {p: p.stat().st_mtime_ns for p in outputs}
     cwd = os.getcwd()
@@ -88,6 +98,8 @@ def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
         os.chdir(cwd)
     after = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
     assert after == outputs
+    # the checks ran before kedro-mlflow opened a run: no run was left behind
+    assert len(client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id])) == runs_before
     assert {p: p.stat().st_mtime_ns for p in after} == before
 
 

@@ -80,7 +80,9 @@ def test_auto_precision_follows_the_cpu_capability():
         assert resolve_precision("auto", cpu) == "bf16"
         assert resolve_precision("fp32", cpu) == "fp32"
         assert resolve_memory_format("auto", cpu, "bf16") == torch.channels_last
-    assert resolve_memory_format("auto", cpu, "fp32") == torch.contiguous_format
+    assert resolve_memory_format("auto", cpu, "fp32") == torch.channels_last
+    assert resolve_memory_format("contiguous", cpu, "bf16") == torch.contiguous_format
+    assert resolve_memory_format("auto", torch.device("mps"), "fp32") == torch.contiguous_format
 
 
 def test_explicit_fp32_is_honoured_where_bf16_exists():
@@ -151,3 +153,19 @@ def test_predict_matches_the_model_in_fp32():
     logits = predict(model, images, STD, device="cpu", precision="fp32", batch_size=16)
     expected = model(STD(torch.from_numpy(images)))
     torch.testing.assert_close(logits, expected.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_regression_task_learns_a_standardised_target():
+    """Predict the mean brightness (a float target) with MSE; the score is the mean absolute error."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(256, 1, 8, 8)).astype(np.uint8)
+    target = images.mean(axis=(1, 2, 3)).astype(np.float32)
+    t = Standardiser(mean=(float(target.mean()),), std=(float(target.std()),), dim=0)
+    y = t(torch.from_numpy(target)).numpy()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 1))
+    result = fit(model, (images, y), (images, y), STD, config(epochs=20, lr=0.02, batch_size=16), task="regression")
+    assert "val_mae" in result.history[-1] and "val_accuracy" not in result.history[-1]
+    assert result.history[-1]["val_mae"] < 0.5 * result.history[0]["val_mae"]
+    prediction = t.inverse(predict(result.model, images, STD, device="cpu", precision="fp32")[:, 0])
+    assert float((prediction - torch.from_numpy(target)).abs().mean()) < 0.3 * float(target.std())
