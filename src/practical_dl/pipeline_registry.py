@@ -4,7 +4,7 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 #: ``kedro run`` with no ``--pipelines``: the lecture's table end to end.
-DEFAULT_PIPELINES = ("data_ingestion", "standardisation", "training", "evaluation")
+DEFAULT_PIPELINES = ("data_ingestion", "standardisation", "augmentation", "training", "evaluation")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

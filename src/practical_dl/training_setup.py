@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from practical_dl.augment import AugmentConfig, build_augmentation, materialise
 from practical_dl.engine import TrainConfig
 from practical_dl.models import MODEL_REGISTRY, build_model
+from practical_dl.standardise import Standardiser
 
 
 def training_config(defaults: dict[str, Any] | None, overrides: dict[str, Any] | None, where: str) -> TrainConfig:
@@ -41,3 +44,27 @@ def model_from_params(model_params: dict[str, Any], where: str, in_channels: int
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU, contiguous copies of a model's tensors, as safetensors requires."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def input_standardiser(config: TrainConfig, stats: dict, channels: int) -> Standardiser:
+    """The standardiser a model is trained and evaluated with: the training split's statistics,
+    or only the [0, 1] scaling when ``standardise`` is off."""
+    return Standardiser.from_stats(stats) if config.standardise else Standardiser.identity(channels, scale=float(stats.get("scale", 255.0)))
+
+
+def training_data(
+    split: dict[str, np.ndarray], config: TrainConfig, augmentation_params: dict[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray, nn.Module | None]:
+    """Training images and labels, and the on-device augmentation to apply to them.
+
+    With ``augment`` on: ``on_the_fly`` returns the kornia transforms (new draws every epoch);
+    ``materialise`` returns a k-times enlarged set drawn once, and no transform.
+    """
+    images, labels = split["images"], split["labels"]
+    if not config.augment:
+        return images, labels, None
+    aug = AugmentConfig.from_dict(augmentation_params)
+    if aug.mode == "materialise":
+        images, labels = materialise(images, labels, aug)
+        return images, labels, None
+    return images, labels, build_augmentation(aug)

@@ -51,3 +51,30 @@ def test_options_batch_norm_and_dropout():
 def test_mlp_rejects_empty_hidden():
     with pytest.raises(ValueError, match="hidden"):
         MLP(hidden=())
+
+
+def test_dropout_is_inverted_in_training_and_off_in_evaluation():
+    torch.manual_seed(0)
+    drop = build_model("mlp", hidden=(64,), dropout=0.5).net[1]
+    x = torch.ones(10_000)
+    drop.train()
+    y = drop(x)
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # dropped, or scaled by 1 / (1 - p)
+    assert abs(float(y.mean()) - 1.0) < 0.05
+    drop.eval()
+    assert torch.equal(drop(x), x)
+
+
+def test_batch_norm_uses_frozen_statistics_in_evaluation():
+    torch.manual_seed(0)
+    model = build_model("simplenet", batch_norm=True)
+    model.train()
+    for _ in range(3):
+        model(torch.randn(16, 1, 28, 28))  # updates the running statistics
+    model.eval()
+    running = model.bn1.running_mean.clone()
+    x = torch.randn(4, 1, 28, 28)
+    alone = model(x[:1])
+    together = model(torch.cat([x[:1], 100 * x[1:]]))
+    torch.testing.assert_close(alone, together[:1])  # a sample's output ignores the rest of the batch
+    assert torch.equal(model.bn1.running_mean, running)  # and evaluation leaves the statistics alone

@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 from practical_dl import plots
 from practical_dl.engine import predict
 from practical_dl.models import count_parameters
-from practical_dl.standardise import Standardiser
-from practical_dl.training_setup import model_from_params
+from practical_dl.training_setup import input_standardiser, model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +53,8 @@ def evaluate_model(
     test_split: dict[str, np.ndarray],
     standardisation_stats: dict,
     model_params: dict[str, Any],
+    training_params: dict[str, Any],
+    training_defaults: dict[str, Any],
     evaluation_params: dict[str, Any],
 ) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame, Figure, Figure]:
     """Test error of one trained model, with its confusion matrix, per-class scores and mistakes.
@@ -64,7 +65,9 @@ def evaluate_model(
     images, labels = test_split["images"], test_split["labels"].astype(np.int64)
     model = _load_model(weights, model_params, images)
     label = model_params.get("label", model_params["name"])
-    logits = predict(model, images, Standardiser.from_stats(standardisation_stats), device=evaluation_params.get("device", "auto"))
+    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
+    logits = predict(model, images, standardiser, device=evaluation_params.get("device", "auto"))
     probs = torch.softmax(logits, 1)
     confidence, predicted = probs.max(1)
     predicted = predicted.numpy()
@@ -83,6 +86,7 @@ def evaluate_model(
         "best_epoch": int(training_history["best_epoch"].iloc[-1]),
         "epochs_trained": int(training_history["epoch"].max()),
         "training_seconds": float(training_history["seconds"].sum()),
+        "diverged": bool(training_history["diverged"].iloc[-1]) if "diverged" in training_history else False,
     }
     logger.info(
         "%s: test error %.2f%% (%d of %d wrong)", label, metrics["test_error_percent"], int((predicted != labels).sum()), len(labels)
@@ -138,6 +142,8 @@ def visualise_learned_kernels(
     test_split: dict[str, np.ndarray],
     standardisation_stats: dict,
     model_params: dict[str, Any],
+    training_params: dict[str, Any],
+    training_defaults: dict[str, Any],
     evaluation_params: dict[str, Any],
 ) -> tuple[Figure, Figure]:
     """The first-layer kernels of a convolutional model and its feature maps for one test digit."""
@@ -151,7 +157,8 @@ def visualise_learned_kernels(
     if not 0 <= index < len(images):
         raise ValueError(f"parameter evaluation.feature_map_image={index} is outside the {len(images)} test images")
     kernels = conv.weight.detach().cpu().numpy()
-    x = Standardiser.from_stats(standardisation_stats)(torch.from_numpy(images[index : index + 1]))
+    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    x = input_standardiser(config, standardisation_stats, images.shape[1])(torch.from_numpy(images[index : index + 1]))
     with torch.inference_mode():
         maps = torch.relu(conv(x.to(conv.weight.device)))[0].cpu().numpy()
     kernels_fig = plots.kernels_figure(

@@ -17,7 +17,16 @@ def model_evaluation_template() -> Pipeline:
         [
             Node(
                 evaluate_model,
-                inputs=["weights", "training_history", "test_split", "standardisation_stats", "params:model", "params:evaluation"],
+                inputs=[
+                    "weights",
+                    "training_history",
+                    "test_split",
+                    "standardisation_stats",
+                    "params:model",
+                    "params:training",
+                    "params:training_defaults",
+                    "params:evaluation",
+                ],
                 outputs=[
                     "test_metrics",
                     "test_metrics_mlflow",
@@ -41,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 model_evaluation_template(),
                 namespace=name,
                 inputs=SHARED_INPUTS,
-                parameters={"params:evaluation": "params:evaluation"},
+                parameters={"params:evaluation": "params:evaluation", "params:training_defaults": "params:training_defaults"},
             )
             for name in models
         ),
@@ -79,6 +88,8 @@ def _summary_nodes(models: list[str], kernels_model: str) -> list[Node]:
                     "test_split",
                     "standardisation_stats",
                     f"params:{kernels_model}.model",
+                    f"params:{kernels_model}.training",
+                    "params:training_defaults",
                     "params:evaluation",
                 ],
                 outputs=["learned_kernels_plot", "feature_maps_plot"],

@@ -10,8 +10,7 @@ import pandas as pd
 import torch
 
 from practical_dl.engine import fit, set_seed
-from practical_dl.standardise import Standardiser
-from practical_dl.training_setup import model_from_params, state_dict_for_saving, training_config
+from practical_dl.training_setup import input_standardiser, model_from_params, state_dict_for_saving, training_config, training_data
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +24,7 @@ def train_model(
     model_params: dict[str, Any],
     training_params: dict[str, Any],
     training_defaults: dict[str, Any],
+    augmentation_params: dict[str, Any],
 ) -> tuple[dict[str, torch.Tensor], pd.DataFrame, dict[str, list[dict[str, float]]]]:
     """Train one model; keep the weights of its best validation epoch.
 
@@ -33,21 +33,24 @@ def train_model(
     """
     label = model_params.get("label", model_params.get("name"))
     config = training_config(training_defaults, training_params, where=f"{label}.training")
-    images = train_split["images"]
     set_seed(config.seed)
+    images, labels, augment = training_data(train_split, config, augmentation_params)
     model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
-    standardiser = Standardiser.from_stats(standardisation_stats)
     result = fit(
         model,
-        (images, train_split["labels"]),
+        (images, labels),
         (validation_split["images"], validation_split["labels"]),
-        standardiser,
+        input_standardiser(config, standardisation_stats, images.shape[1]),
         config,
+        augment=augment,
         name=label,
     )
+    if result.diverged:
+        logger.error("%s diverged (%s): its weights are those of the last good epoch, if any", label, result.divergence_reason)
     history = pd.DataFrame(result.history)
     history.insert(0, "model", label)
     history["best_epoch"] = result.best_epoch
+    history["diverged"] = result.diverged
     metrics = {
         key: [{"step": int(row["epoch"]), "value": float(row[key])} for row in result.history if key in row] for key in HISTORY_METRICS
     }

@@ -27,6 +27,7 @@ def model_training_template() -> Pipeline:
                     "params:model",
                     "params:training",
                     "params:training_defaults",
+                    "params:augmentation",
                 ],
                 outputs=["weights", "training_history", "metric_history"],
                 name="train_model",
@@ -53,7 +54,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 model_training_template(),
                 namespace=name,
                 inputs=SHARED_INPUTS,
-                parameters={"params:training_defaults": "params:training_defaults"},
+                parameters={"params:training_defaults": "params:training_defaults", "params:augmentation": "params:augmentation"},
             )
             for name in models
         ),

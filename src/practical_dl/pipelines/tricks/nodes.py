@@ -1,0 +1,290 @@
+"""Nodes of the ``tricks`` pipeline."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from kornia.geometry.transform import rotate
+from matplotlib.figure import Figure
+
+from practical_dl import plots
+from practical_dl.engine import fit, predict, set_seed
+from practical_dl.pipelines.data_ingestion.nodes import stratified_indices
+from practical_dl.standardise import Standardiser
+from practical_dl.tracking import member_run
+from practical_dl.training_setup import input_standardiser, model_from_params, training_config, training_data
+
+from .sweeps import member_spec
+
+logger = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def _slice(split: dict[str, np.ndarray], limit: int | None, seed: int) -> dict[str, np.ndarray]:
+    if limit is None or limit >= len(split["labels"]):
+        return split
+    _, keep = stratified_indices(split["labels"], limit / len(split["labels"]), seed)
+    return {k: v[keep] for k, v in split.items()}
+
+
+def train_sweep_member(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    tricks: dict[str, Any],
+    training_defaults: dict[str, Any],
+    augmentation_params: dict[str, Any],
+    *,
+    sweep: str,
+    member: str,
+) -> dict[str, Any]:
+    """Train one member of a sweep in a child MLflow run of its own; score it on the test split.
+
+    A diverging member is stopped, tagged ``diverged`` and its run ended as FAILED; the sweep
+    goes on.
+    """
+    model_params, config = member_spec(tricks, training_defaults, sweep, member)
+    train = _slice(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
+    set_seed(config.seed)
+    images, labels, augment = training_data(train, config, augmentation_params)
+    model = model_from_params(model_params, f"tricks.sweeps.{sweep}.members.{member}.model", images.shape[1], images.shape[-1])
+    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
+    name = f"{sweep}/{member}"
+    tags = {"sweep": sweep, "member": member, "pipeline": "tricks"}
+    with member_run(name, tags, {"model": model_params, "training": config.to_dict(), "train_images": len(labels)}) as run:
+        result = fit(
+            model,
+            (images, labels),
+            (validation_split["images"], validation_split["labels"]),
+            standardiser,
+            config,
+            augment=augment,
+            name=name,
+        )
+        run.log_history(result.history, HISTORY_KEYS)
+        if result.diverged:
+            run.mark_diverged(result.divergence_reason)
+        logits = predict(result.model, test_split["images"], standardiser, device=config.device)
+        predicted = logits.argmax(1).numpy()
+        finite = bool(torch.isfinite(logits).all())
+        test_error = 100 * float((predicted != test_split["labels"]).mean()) if finite else math.nan
+        seconds_per_epoch = float(np.mean([row["seconds"] for row in result.history]))
+        run.log_metrics({"test_error_percent": test_error, "seconds_per_epoch": seconds_per_epoch})
+    logger.info("%s: test error %.2f%%%s", name, test_error, " (diverged)" if result.diverged else "")
+    return {
+        "sweep": sweep,
+        "member": member,
+        "value": (tricks["sweeps"][sweep]["members"][member] or {}).get("value", member),
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "train_images": int(len(labels)),
+        "history": result.history,
+        "test_error_percent": test_error,
+        "seconds_per_epoch": seconds_per_epoch,
+        "diverged": result.diverged,
+        "divergence_reason": result.divergence_reason,
+        "mlflow_run_id": run.run_id,
+    }
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _last(result: dict, key: str) -> float:
+    values = [row[key] for row in result["history"] if key in row]
+    return values[-1] if values else math.nan
+
+
+def summarise_sweeps(*results: dict[str, Any]) -> pd.DataFrame:
+    """One row per member: test error, final train/validation accuracy and their gap, speed."""
+    rows = []
+    for r in results:
+        train_acc, val_acc = _last(r, "train_accuracy"), _last(r, "val_accuracy")
+        rows.append(
+            {
+                "sweep": r["sweep"],
+                "member": r["member"],
+                "batch size": r["batch_size"],
+                "learning rate": r["lr"],
+                "epochs": len(r["history"]),
+                "test error (%)": round(r["test_error_percent"], 2),
+                "final train accuracy": round(train_acc, 4),
+                "final validation accuracy": round(val_acc, 4),
+                "train-validation gap": round(train_acc - val_acc, 4),
+                "seconds per epoch": round(r["seconds_per_epoch"], 2),
+                "diverged": r["diverged"],
+                "mlflow run": r["mlflow_run_id"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _by_sweep(results: tuple[dict, ...]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in results:
+        out.setdefault(r["sweep"], []).append(r)
+    return out
+
+
+def check_claims(results: tuple[dict, ...]) -> list[str]:
+    """The lecture's claims, each confirmed or contradicted by these runs (in words)."""
+    sweeps = _by_sweep(results)
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "**confirmed**" if ok else "**not confirmed by this run**"
+
+    if "learning_rate" in sweeps:
+        rs = sweeps["learning_rate"]
+        diverged = [r["member"] for r in rs if r["diverged"]]
+        best = min((r for r in rs if not r["diverged"]), key=lambda r: r["test_error_percent"], default=None)
+        lines.append(
+            f"- Too large a learning rate diverges: {verdict(bool(diverged))} — diverged: {', '.join(diverged) or 'none'}"
+            + (f"; best learning rate {best['lr']:g} ({best['test_error_percent']:.2f}% test error)." if best else ".")
+        )
+        slowest = min(rs, key=lambda r: r["lr"])
+        if best is not None and slowest is not best:
+            lines.append(
+                f"- Too small a learning rate trains slowly: {verdict(slowest['test_error_percent'] > best['test_error_percent'])} — "
+                f"lr {slowest['lr']:g} ends at {slowest['test_error_percent']:.2f}% test error."
+            )
+    if "batch_size" in sweeps:
+        rs = sorted(sweeps["batch_size"], key=lambda r: r["batch_size"])
+        fastest = min(rs, key=lambda r: r["seconds_per_epoch"])
+        lines.append(
+            f"- The largest batch is fastest per epoch: {verdict(fastest is rs[-1])} — fastest: batch {fastest['batch_size']} "
+            f"({fastest['seconds_per_epoch']:.2f} s/epoch); batch {rs[0]['batch_size']}: {rs[0]['seconds_per_epoch']:.2f} s/epoch."
+        )
+        lines.append(
+            f"- Very large batches reach a higher error (same epochs): {verdict(rs[-1]['test_error_percent'] > min(r['test_error_percent'] for r in rs))} — "
+            + ", ".join(f"batch {r['batch_size']}: {r['test_error_percent']:.2f}%" for r in rs)
+            + "."
+        )
+    if "dropout" in sweeps:
+        by = {r["member"]: r for r in sweeps["dropout"]}
+        if {"off", "on"} <= set(by):
+            gap = {k: _last(v, "train_accuracy") - _last(v, "val_accuracy") for k, v in by.items()}
+            lines.append(
+                f"- Dropout narrows the train/validation gap: {verdict(gap['on'] < gap['off'])} — gap without {gap['off']:.4f}, with {gap['on']:.4f}."
+            )
+    for sweep, claim, key in (
+        ("batch_norm", "Batch normalisation lowers the validation error sooner (after epoch 1)", "first"),
+        ("augmentation", "Augmentation lowers the final validation error", "last"),
+        ("standardisation", "Standardisation lowers the final validation error", "last"),
+    ):
+        by = {r["member"]: r for r in sweeps.get(sweep, [])}
+        if {"off", "on"} <= set(by):
+            pick = (lambda r: r["history"][0].get("val_accuracy", math.nan)) if key == "first" else (lambda r: _last(r, "val_accuracy"))
+            err = {k: 100 * (1 - pick(v)) for k, v in by.items()}
+            lines.append(
+                f"- {claim}: {verdict(err['on'] < err['off'])} — validation error without {err['off']:.2f}%, with {err['on']:.2f}%."
+            )
+    return lines
+
+
+def sweep_figure(sweep: str, results: list[dict]) -> Figure:
+    """The picture of one sweep (see ``plots``)."""
+    if sweep == "batch_size":
+        return plots.batch_size_figure(results)
+    if sweep == "learning_rate":
+        return plots.learning_rate_figure(results)
+    if sweep == "dropout":
+        return plots.train_validation_figure(results, "Dropout: training (dashed) and validation (solid) error")
+    return plots.validation_error_figure(results, f"{sweep.replace('_', ' ').capitalize()}: validation error per epoch")
+
+
+def report_sweeps(tricks: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+    """The summary table, a Markdown report of the lecture's claims and one figure per sweep."""
+    table = summarise_sweeps(*results)
+    claims = check_claims(results)
+    descriptions = "\n".join(f"- **{name}**: {(spec or {}).get('description', '')}" for name, spec in tricks["sweeps"].items())
+    markdown = (
+        "# Tricks of the trade: what these runs show\n\n"
+        f"SimpLeNet-style runs on {results[0]['train_images']} training images each; validation on the validation split, "
+        "test error on the test split. Each member is a child MLflow run tagged with its sweep.\n\n"
+        f"## Sweeps\n\n{descriptions}\n\n## The lecture's claims\n\n"
+        + "\n".join(claims)
+        + "\n\n## All runs\n\n"
+        + table.to_markdown(index=False)
+        + "\n"
+    )
+    for line in claims:
+        logger.info("%s", line.replace("**", ""))
+    outputs: dict[str, Any] = {"summary": table, "report": markdown}
+    for sweep, rs in _by_sweep(results).items():
+        outputs[sweep] = sweep_figure(sweep, rs)
+    return outputs
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def rotate_digits(images: np.ndarray, max_degrees: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each digit rotated by its own uniform random angle in [-max, max] degrees (counter-clockwise
+    positive); returns the rotated uint8 images and the angles."""
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform(-max_degrees, max_degrees, size=len(images)).astype(np.float32)
+    out = np.empty_like(images)
+    for i in range(0, len(images), 2048):
+        x = torch.from_numpy(images[i : i + 2048]).float()
+        out[i : i + 2048] = rotate(x, torch.from_numpy(angles[i : i + 2048])).round().clamp(0, 255).to(torch.uint8).numpy()
+    return out, angles
+
+
+def train_rotation_regression(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    params: dict[str, Any],
+    training_defaults: dict[str, Any],
+) -> tuple[dict, dict, Figure]:
+    """Regression, as the lecture warns: predict the rotation angle of a digit.
+
+    The target (degrees) is standardised with the training targets' mean and standard deviation
+    for training, and the predictions are inverted back to degrees before the error is reported.
+    """
+    config = training_config(training_defaults, params.get("training"), where="rotation_regression.training")
+    max_degrees = float(params.get("max_degrees", 45))
+    if not 0 < max_degrees <= 180:
+        raise ValueError(f"parameter rotation_regression.max_degrees must be in (0, 180], got {max_degrees}")
+    seed = int(params.get("seed", 0))
+    train = _slice(train_split, params.get("train_limit"), seed)
+    x_train, y_train = rotate_digits(train["images"], max_degrees, seed)
+    x_val, y_val = rotate_digits(validation_split["images"], max_degrees, seed + 1)
+    target = Standardiser(mean=(float(y_train.mean()),), std=(float(y_train.std()),), dim=0)
+    set_seed(config.seed)
+    model = model_from_params({**params.get("model", {"name": "simplenet"}), "num_classes": 1}, "rotation_regression.model")
+    images = Standardiser.from_stats(standardisation_stats)
+    result = fit(
+        model,
+        (x_train, target(torch.from_numpy(y_train)).numpy()),
+        (x_val, target(torch.from_numpy(y_val)).numpy()),
+        images,
+        config,
+        name="rotation regression",
+        task="regression",
+    )
+    predicted = target.inverse(predict(result.model, x_val, images, device=config.device)[:, 0]).numpy()
+    mae = float(np.abs(predicted - y_val).mean())
+    baseline = float(np.abs(y_train.mean() - y_val).mean())
+    logger.info("Rotation regression: MAE %.2f degrees on validation digits (predicting the mean: %.2f)", mae, baseline)
+    metrics = {
+        "val_mae_degrees": mae,
+        "baseline_mae_degrees": baseline,
+        "target_mean_degrees": float(y_train.mean()),
+        "target_std_degrees": float(y_train.std()),
+        "epochs": len(result.history),
+    }
+    mlflow_metrics = {k: {"step": 0, "value": float(v)} for k, v in metrics.items()}
+    mlflow_metrics.update(
+        {"val_mae_standardised": [{"step": int(r["epoch"]), "value": float(r["val_mae"])} for r in result.history if "val_mae" in r]}
+    )
+    figure = plots.regression_figure(y_val, predicted, mae, baseline)
+    return metrics, mlflow_metrics, figure
