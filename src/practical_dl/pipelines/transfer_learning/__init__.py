@@ -1,0 +1,6 @@
+"""``transfer_learning``: fine-tuning versus feature extraction versus training from scratch,
+over budgets of labelled target images."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,78 @@
+"""The ``transfer_learning`` pipeline: each strategy x labelled-data budget is a namespaced
+instance of one sub-pipeline (``transfer.<strategy>.<budget>``) and a child MLflow run.
+
+The source model's pre-training is a versioned catalog entry: ``kedro run --pipelines
+transfer_learning --only-missing-outputs`` reuses it instead of training it again."""
+
+import warnings
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.project_config import load_project_parameters
+
+from .nodes import make_transfer_tasks, pretrain_source_model, report_transfer, train_transfer_run
+
+
+def budget_name(budget) -> str:
+    return "all" if budget == "all" else f"n{budget}"
+
+
+def run_template(strategy: str, budget) -> Pipeline:
+    func = update_wrapper(partial(train_transfer_run, strategy=strategy, budget=budget), train_transfer_run)
+    return Pipeline(
+        [
+            Node(
+                func,
+                inputs=[
+                    "transfer_target_train",
+                    "transfer_target_test",
+                    "transfer_source_weights",
+                    "params:transfer_learning",
+                    "params:training_defaults",
+                ],
+                outputs="result",
+                name="train_transfer_run",
+            )
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    params = load_project_parameters().get("transfer_learning") or {}
+    runs = [(s, b) for s in params.get("strategies", []) for b in params.get("budgets", [])]
+    shared = {"transfer_target_train", "transfer_target_test", "transfer_source_weights"}
+    parameters = {"params:transfer_learning": "params:transfer_learning", "params:training_defaults": "params:training_defaults"}
+    members = sum(
+        (Pipeline(run_template(s, b), namespace=f"transfer.{s}.{budget_name(b)}", inputs=shared, parameters=parameters) for s, b in runs),
+        Pipeline([]),
+    )
+    prepare = Pipeline(
+        [
+            Node(
+                make_transfer_tasks,
+                inputs=["train_split", "test_split", "params:transfer_learning"],
+                outputs=["transfer_source_train", "transfer_target_train", "transfer_target_test"],
+                name="make_transfer_tasks",
+            ),
+            Node(
+                pretrain_source_model,
+                inputs=["transfer_source_train", "params:transfer_learning", "params:training_defaults"],
+                outputs="transfer_source_weights",
+                name="pretrain_source_model",
+            ),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        report = Pipeline(
+            [
+                Node(
+                    report_transfer,
+                    inputs=[f"transfer.{s}.{budget_name(b)}.result" for s, b in runs],
+                    outputs=["transfer_results", "transfer_report", "transfer_learning_plot"],
+                    name="report_transfer",
+                )
+            ]
+        )
+    return prepare + members + report

@@ -1,0 +1,61 @@
+"""The ``transfer_learning`` pipeline end to end on a slice of MNIST (``--env test``)."""
+
+import os
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import make_project_copy
+from tests.integration.test_default_run import run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def transfer_project(tmp_path_factory):
+    path = make_project_copy(tmp_path_factory.mktemp("transfer"))
+    cwd = os.getcwd()
+    os.chdir(path)
+    try:
+        run(path, pipeline_names=["data_ingestion"])
+        run(path, pipeline_names=["transfer_learning"])
+        yield path
+    finally:
+        os.chdir(cwd)
+        mlflow.set_tracking_uri(None)
+
+
+def test_report_covers_every_strategy_and_budget(transfer_project):
+    table = pd.read_csv(transfer_project / "data" / "08_reporting" / "transfer" / "results.csv")
+    assert set(table["strategy"]) == {"fine_tune", "feature_extract", "scratch"}
+    assert sorted(set(table["per_class"]))[0] == 5
+    assert table["target_test_accuracy"].between(0, 1).all()
+    frozen = table[table["strategy"] == "feature_extract"]
+    assert (frozen["trainable_parameters"] < frozen["parameters"]).all()
+    assert (transfer_project / "data" / "08_reporting" / "transfer_learning.png").is_file()
+
+
+def test_runs_are_nested_and_tagged(transfer_project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{transfer_project / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id], "tags.experiment = 'transfer_learning'")
+    assert len(runs) == 3 * 2
+    assert {r.data.tags["strategy"] for r in runs} == {"fine_tune", "feature_extract", "scratch"}
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+    assert all("target_test_accuracy" in r.data.metrics for r in runs)
+
+
+def test_pretraining_is_reused_with_only_missing_outputs(transfer_project):
+    versions = transfer_project / "data" / "06_models" / "transfer_source.safetensors"
+    assert len(list(versions.iterdir())) == 1
+    result = transfer_project / "data" / "07_model_output" / "transfer" / "scratch" / "all.json"
+    result.unlink()  # one run to redo: it must reuse the pre-trained source network
+    cwd = os.getcwd()
+    os.chdir(transfer_project)
+    try:
+        run(transfer_project, pipeline_names=["transfer_learning"], only_missing_outputs=True)
+    finally:
+        os.chdir(cwd)
+    assert len(list(versions.iterdir())) == 1
+    assert result.is_file()
