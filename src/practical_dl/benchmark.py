@@ -32,7 +32,7 @@ from PIL import Image
 
 from practical_dl.augment import AugmentConfig, build_augmentation
 from practical_dl.datasets import IDXDataset
-from practical_dl.engine import TrainConfig, fit, predict, resolve_device, resolve_precision, set_seed
+from practical_dl.engine import TrainConfig, fit, predict, resolve_device, resolve_memory_format, resolve_precision, set_seed
 from practical_dl.models import SimpLeNet
 from practical_dl.standardise import Standardiser, channel_statistics
 
@@ -56,7 +56,7 @@ def _sgd(model: torch.nn.Module, lr: float = 0.05) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
 
 
-def engine_throughput(images, labels, std, device, batch_size, precision, epochs) -> float:
+def engine_throughput(images, labels, std, device, batch_size, precision, epochs, augment=None, memory_format="auto") -> float:
     """Images per second of ``fit`` (best epoch after a warm-up epoch)."""
     set_seed(0)
     config = TrainConfig(
@@ -66,10 +66,11 @@ def engine_throughput(images, labels, std, device, batch_size, precision, epochs
         schedule="constant",
         device=str(device),
         precision=precision,
+        memory_format=memory_format,
         progress=False,
         select_best=False,
     )
-    result = fit(SimpLeNet(), (images, labels), None, std, config, name=f"engine-{precision}")
+    result = fit(SimpLeNet(), (images, labels), None, std, config, augment=augment, name=f"engine-{precision}")
     return max(row["images_per_second"] for row in result.history[1:] or result.history)
 
 
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
     images, labels = data[0][:n], data[1][:n]
     std = Standardiser.from_stats(channel_statistics(data[0]))
     auto = resolve_precision("auto", device)
+    auto_format = str(resolve_memory_format("auto", device, auto)).split(".")[-1]
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"\nDevice: {device} ({name}); torch {torch.__version__}; engine 'auto' = {auto}; {n} images per epoch, best of {epochs} epochs")
 
@@ -230,18 +232,20 @@ def main(argv: list[str] | None = None) -> dict:
     for bs in args.batch_sizes:
         b = minimal_throughput(images, labels, std, device, bs, epochs)
         c = textbook_throughput(images, labels, std, device, bs, epochs, workers)
-        a32 = engine_throughput(images, labels, std, device, bs, "fp32", epochs)
-        a_auto = engine_throughput(images, labels, std, device, bs, "auto", epochs) if auto != "fp32" else a32
+        a32 = engine_throughput(images, labels, std, device, bs, "fp32", epochs, memory_format="contiguous")
+        a_auto = engine_throughput(images, labels, std, device, bs, "auto", epochs)
+        a_aug = engine_throughput(images, labels, std, device, bs, "auto", epochs, augment=build_augmentation(AugmentConfig()))
         for label, value in (
-            ("(a) engine fp32", a32),
-            (f"(a) engine auto ({auto})", a_auto),
+            ("(a) engine fp32, contiguous (as b)", a32),
+            (f"(a) engine auto ({auto}, {auto_format})", a_auto),
+            ("(a) engine auto + augmentation", a_aug),
             ("(b) minimal loop fp32", b),
             ("(c) DataLoader + per-sample transforms", c),
         ):
             rows.append({"batch": bs, "method": label, "images_per_second": value, "vs_b": value / b, "vs_c": value / c})
-    print(f"\n{'batch':>5}  {'method':<40} {'images/s':>10} {'vs (b)':>7} {'vs (c)':>7}")
+    print(f"\n{'batch':>5}  {'method':<44} {'images/s':>10} {'vs (b)':>7} {'vs (c)':>7}")
     for r in rows:
-        print(f"{r['batch']:>5}  {r['method']:<40} {r['images_per_second']:>10.0f} {r['vs_b']:>6.2f}x {r['vs_c']:>6.2f}x")
+        print(f"{r['batch']:>5}  {r['method']:<44} {r['images_per_second']:>10.0f} {r['vs_b']:>6.2f}x {r['vs_c']:>6.2f}x")
 
     result: dict = {"device": str(device), "device_name": name, "auto_precision": auto, "rows": rows}
     aug_ms, step_ms = augmentation_cost(images, std, device)

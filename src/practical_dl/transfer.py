@@ -86,45 +86,57 @@ class TransferModel(nn.Module):
     """``adapter -> backbone`` (its head replaced); with ``frozen`` the backbone neither gets
     gradients nor updates batch-norm statistics (it stays in evaluation mode)."""
 
-    def __init__(self, backbone: nn.Module, adapter: nn.Module | None = None, frozen: bool = False) -> None:
+    def __init__(self, backbone: nn.Module, adapter: nn.Module | None = None, frozen: bool = False, head: str = "last") -> None:
         super().__init__()
         self.adapter = adapter or nn.Identity()
         self.backbone = backbone
         self.frozen = frozen
+        self.head = head
         if frozen:
             for name, p in backbone.named_parameters():
-                p.requires_grad_(name in head_parameter_names(backbone))
+                p.requires_grad_(name in head_parameter_names(backbone, head))
 
     def train(self, mode: bool = True) -> TransferModel:
         super().train(mode)
         if self.frozen:
             self.backbone.train(False)
-            head_module(self.backbone).train(mode)
+            head_module(self.backbone, self.head).train(mode)
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.adapter(x))
 
 
-def head_module(backbone: nn.Module) -> nn.Module:
-    """The last fully-connected layer: ``classifier[-1]`` (VGG) or ``fc`` (ResNet)."""
+HEADS = ("last", "classifier")
+
+
+def head_module(backbone: nn.Module, head: str = "last") -> nn.Module:
+    """The part replaced for a new task: the last fully-connected layer (``classifier[-1]`` of a
+    VGG, ``fc`` of a ResNet), or with ``head="classifier"`` all of a VGG's fully-connected layers."""
     if hasattr(backbone, "classifier") and isinstance(backbone.classifier, nn.Sequential):
-        return backbone.classifier[-1]
+        return backbone.classifier if head == "classifier" else backbone.classifier[-1]
     if hasattr(backbone, "fc"):
         return backbone.fc
     raise ValueError(f"do not know the classification head of {type(backbone).__name__}")
 
 
-def head_parameter_names(backbone: nn.Module) -> set[str]:
-    head = head_module(backbone)
+def head_parameter_names(backbone: nn.Module, head: str = "last") -> set[str]:
+    head = head_module(backbone, head)
     ids = {id(p) for p in head.parameters()}
     return {name for name, p in backbone.named_parameters() if id(p) in ids}
 
 
-def replace_head(backbone: nn.Module, num_classes: int) -> nn.Module:
-    """A new, randomly initialised last layer with ``num_classes`` outputs."""
+def replace_head(backbone: nn.Module, num_classes: int, head: str = "last") -> nn.Module:
+    """A new, randomly initialised last layer with ``num_classes`` outputs; with
+    ``head="classifier"`` every fully-connected layer of the classifier is re-initialised too."""
     if num_classes < 2:
         raise ValueError(f"a classification head needs at least 2 classes, got {num_classes}")
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; known: {list(HEADS)}")
+    if head == "classifier":
+        for module in head_module(backbone, "classifier").modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
     old = head_module(backbone)
     new = nn.Linear(old.in_features, num_classes)
     if hasattr(backbone, "classifier") and isinstance(backbone.classifier, nn.Sequential):
@@ -204,6 +216,7 @@ def build_transfer_model(
     weights_path: str | None = None,
     input_size: int | None = None,
     project_widths: tuple[int, ...] = (32, 64, 128),
+    head: str = "last",
 ) -> tuple[TransferModel, bool]:
     """The network for ``strategy``, its head replaced for ``num_classes``.
 
@@ -227,8 +240,8 @@ def build_transfer_model(
                 net.load_state_dict(source_state)
             except RuntimeError as exc:
                 raise ValueError(f"the source weights do not fit project_vgg with widths {tuple(project_widths)}: {exc}") from None
-        replace_head(net, num_classes)
-        return TransferModel(net, frozen=strategy == "feature_extract"), True
+        replace_head(net, num_classes, head)
+        return TransferModel(net, frozen=strategy == "feature_extract", head=head), True
 
     import torchvision
 
@@ -249,14 +262,14 @@ def build_transfer_model(
             transforms = torchvision_weights(backbone, weights).transforms()
             adapter_mean, adapter_std = tuple(transforms.mean), tuple(transforms.std)
             size = input_size or transforms.crop_size[0]
-    replace_head(net, num_classes)
+    replace_head(net, num_classes, head)
     adapter = InputAdapter(3, size, adapter_mean, adapter_std)
-    return TransferModel(net, adapter, frozen=strategy == "feature_extract"), False
+    return TransferModel(net, adapter, frozen=strategy == "feature_extract", head=head), False
 
 
 def set_backbone_lr_factor(model: TransferModel, factor: float) -> None:
     """Mark the backbone's (non-head) parameters to train at ``factor`` times the learning rate."""
-    head = head_parameter_names(model.backbone)
+    head = head_parameter_names(model.backbone, model.head)
     for name, p in model.backbone.named_parameters():
         if name not in head:
             p.lr_factor = factor  # read by practical_dl.engine.make_optimizer

@@ -38,7 +38,7 @@ def test_feature_extraction_leaves_the_backbone_bit_identical(source_state):
     data = tiny_split(48, classes=3)
     fit(model, (data["images"], data["labels"]), None, Standardiser.identity(), config())
     after = params_of(model)
-    head = {f"backbone.{n}" for n in transfer.head_parameter_names(model.backbone)}
+    head = {f"backbone.{n}" for n in transfer.head_parameter_names(model.backbone, model.head)}
     for name in before:
         if name in head:
             assert not torch.equal(before[name], after[name]), name
@@ -55,6 +55,21 @@ def test_fine_tuning_changes_backbone_and_head(source_state):
     after = params_of(model)
     assert not torch.equal(before["backbone.features.0.weight"], after["backbone.features.0.weight"])
     assert not torch.equal(before["backbone.classifier.4.weight"], after["backbone.classifier.4.weight"])
+
+
+def test_classifier_head_freezes_only_the_convolutions(source_state):
+    model, _ = build_transfer_model(
+        "project_vgg", "feature_extract", 3, source_state=source_state, project_widths=(8, 16, 16), head="classifier"
+    )
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {
+        "backbone.classifier.1.weight",
+        "backbone.classifier.1.bias",
+        "backbone.classifier.4.weight",
+        "backbone.classifier.4.bias",
+    }
+    assert not torch.equal(model.backbone.classifier[1].weight, source_state["classifier.1.weight"])  # re-initialised
+    assert torch.equal(model.backbone.features[0].weight, source_state["features.0.weight"])
 
 
 def test_pretrained_weights_are_loaded_and_head_replaced(source_state):

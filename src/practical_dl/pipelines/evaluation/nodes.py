@@ -117,7 +117,7 @@ def summarise_results(*metrics: dict) -> tuple[pd.DataFrame, str]:
             {
                 "model": m["label"],
                 "test error (%)": round(m["test_error_percent"], 2),
-                "lecture error (%)": m["reference_error_percent"],
+                "lecture error (%)": m["reference_error_percent"] if m["reference_error_percent"] is not None else "—",
                 "test loss": round(m["test_loss"], 4),
                 "parameters": m["parameters"],
                 "epochs": m["epochs_trained"],

@@ -136,6 +136,7 @@ def train_transfer_run(
         weights_path=backbone.get("weights_path"),
         input_size=backbone.get("input_size"),
         project_widths=tuple(backbone.get("widths", (32, 64, 128))),
+        head=backbone.get("head", "last"),
     )
     if strategy == "fine_tune" and backbone_lr_factor != 1.0:
         set_backbone_lr_factor(model, backbone_lr_factor)

@@ -23,6 +23,7 @@ from .sweeps import member_spec
 
 logger = logging.getLogger(__name__)
 
+CHANCE_CLASSES = 10  # MNIST: accuracy under 1.5 / 10 is no learning at all
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -145,8 +146,10 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
         rs = sweeps["learning_rate"]
         diverged = [r["member"] for r in rs if r["diverged"]]
         best = min((r for r in rs if not r["diverged"]), key=lambda r: r["test_error_percent"], default=None)
+        stuck = [r["member"] for r in rs if not r["diverged"] and _last(r, "train_accuracy") < 1.5 / CHANCE_CLASSES]
         lines.append(
             f"- Too large a learning rate diverges: {verdict(bool(diverged))} — diverged: {', '.join(diverged) or 'none'}"
+            + (f"; stuck at chance level without diverging: {', '.join(stuck)}" if stuck else "")
             + (f"; best learning rate {best['lr']:g} ({best['test_error_percent']:.2f}% test error)." if best else ".")
         )
         slowest = min(rs, key=lambda r: r["lr"])
@@ -160,7 +163,8 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
         fastest = min(rs, key=lambda r: r["seconds_per_epoch"])
         lines.append(
             f"- The largest batch is fastest per epoch: {verdict(fastest is rs[-1])} — fastest: batch {fastest['batch_size']} "
-            f"({fastest['seconds_per_epoch']:.2f} s/epoch); batch {rs[0]['batch_size']}: {rs[0]['seconds_per_epoch']:.2f} s/epoch."
+            f"({fastest['seconds_per_epoch']:.2f} s/epoch); batch {rs[-1]['batch_size']}: {rs[-1]['seconds_per_epoch']:.2f} s/epoch; "
+            f"batch {rs[0]['batch_size']}: {rs[0]['seconds_per_epoch']:.2f} s/epoch."
         )
         lines.append(
             f"- Very large batches reach a higher error (same epochs): {verdict(rs[-1]['test_error_percent'] > min(r['test_error_percent'] for r in rs))} — "
