@@ -1,7 +1,12 @@
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +33,33 @@ def project(tmp_path, monkeypatch):
     monkeypatch.chdir(path)
     monkeypatch.delenv("KEDRO_ENV", raising=False)
     return path
+
+
+def run(path: Path, **kwargs):
+    """One ``kedro run --env test`` in this process, from the project copy at ``path``."""
+    bootstrap_project(path)
+    runtime_params = kwargs.pop("runtime_params", None)
+    cwd = os.getcwd()
+    os.chdir(path)
+    try:
+        with KedroSession.create(project_path=path, env="test", runtime_params=runtime_params) as session:
+            return session.run(**kwargs)
+    finally:
+        os.chdir(cwd)
+        # kedro-mlflow re-enters its run at every node, and with MLflow 3 one end_run() at the end
+        # of the pipeline leaves it on the stack (a CLI process ends it at exit). Close it here so
+        # the next session in this process starts its own run.
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Iterator[Path]:
+    """A project copy in which each of ``runs`` (lists of pipeline names; None: the default
+    pipeline) has been run, for module-scoped fixtures."""
+    path = make_project_copy(tmp_path_factory.mktemp(name))
+    try:
+        for pipelines in runs:
+            run(path, pipeline_names=pipelines)
+        yield path
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -1,47 +1,18 @@
 """The default pipeline end to end, through a KedroSession, on a slice of MNIST (``--env test``)."""
 
-import os
-from pathlib import Path
-
-import mlflow
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import make_project_copy
+from tests.conftest import project_after, run
 
 pytestmark = pytest.mark.integration
 
 MODELS = ["fc64", "fc256_fc256", "simplenet"]
 
 
-def run(path: Path, **kwargs):
-    """One ``kedro run --env test`` in this process."""
-    bootstrap_project(path)
-    runtime_params = kwargs.pop("runtime_params", None)
-    try:
-        with KedroSession.create(project_path=path, env="test", runtime_params=runtime_params) as session:
-            return session.run(**kwargs)
-    finally:
-        # kedro-mlflow re-enters its run at every node, and with MLflow 3 one end_run() at the end
-        # of the pipeline leaves it on the stack (a CLI process ends it at exit). Close it here so
-        # the next session in this process starts its own run.
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-
-
 @pytest.fixture(scope="module")
 def finished_project(tmp_path_factory):
-    path = make_project_copy(tmp_path_factory.mktemp("project"))
-    cwd = os.getcwd()
-    os.chdir(path)
-    try:
-        run(path)
-        yield path
-    finally:
-        os.chdir(cwd)
-        mlflow.set_tracking_uri(None)
+    yield from project_after(tmp_path_factory, "project", None)
 
 
 def test_every_artefact_is_written(finished_project):
@@ -87,15 +58,10 @@ def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
     runs_before = len(client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id]))
     outputs = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
     before = {p: p.stat().st_mtime_ns for p in outputs}
-    cwd = os.getcwd()
-    os.chdir(finished_project)
-    try:
-        with pytest.raises(ValueError, match=r"simplenet\.training\.lr must be a finite number > 0, got -0\.1"):
-            run(finished_project, runtime_params={"simplenet": {"training": {"lr": -0.1}}})
-        with pytest.raises(ValueError, match=r"fc64\.model\.name: unknown model name 'fc65'"):
-            run(finished_project, runtime_params={"fc64": {"model": {"name": "fc65"}}})
-    finally:
-        os.chdir(cwd)
+    with pytest.raises(ValueError, match=r"simplenet\.training\.lr must be a finite number > 0, got -0\.1"):
+        run(finished_project, runtime_params={"simplenet": {"training": {"lr": -0.1}}})
+    with pytest.raises(ValueError, match=r"fc64\.model\.name: unknown model name 'fc65'"):
+        run(finished_project, runtime_params={"fc64": {"model": {"name": "fc65"}}})
     after = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
     assert after == outputs
     # the checks ran before kedro-mlflow opened a run: no run was left behind

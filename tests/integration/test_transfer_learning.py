@@ -1,30 +1,17 @@
 """The ``transfer_learning`` pipeline end to end on a slice of MNIST (``--env test``)."""
 
-import os
-
-import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import make_project_copy
-from tests.integration.test_default_run import run
+from tests.conftest import project_after, run
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def transfer_project(tmp_path_factory):
-    path = make_project_copy(tmp_path_factory.mktemp("transfer"))
-    cwd = os.getcwd()
-    os.chdir(path)
-    try:
-        run(path, pipeline_names=["data_ingestion"])
-        run(path, pipeline_names=["transfer_learning"])
-        yield path
-    finally:
-        os.chdir(cwd)
-        mlflow.set_tracking_uri(None)
+    yield from project_after(tmp_path_factory, "transfer", ["data_ingestion"], ["transfer_learning"])
 
 
 def test_report_covers_every_strategy_and_budget(transfer_project):
@@ -51,11 +38,6 @@ def test_pretraining_is_reused_with_only_missing_outputs(transfer_project):
     assert len(list(versions.iterdir())) == 1
     result = transfer_project / "data" / "07_model_output" / "transfer" / "scratch" / "all.json"
     result.unlink()  # one run to redo: it must reuse the pre-trained source network
-    cwd = os.getcwd()
-    os.chdir(transfer_project)
-    try:
-        run(transfer_project, pipeline_names=["transfer_learning"], only_missing_outputs=True)
-    finally:
-        os.chdir(cwd)
+    run(transfer_project, pipeline_names=["transfer_learning"], only_missing_outputs=True)
     assert len(list(versions.iterdir())) == 1
     assert result.is_file()

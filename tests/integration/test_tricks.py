@@ -2,31 +2,17 @@
 
 import json
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.integration.test_default_run import run
+from tests.conftest import project_after, run
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def tricks_project(tmp_path_factory):
-    import os
-
-    from tests.conftest import make_project_copy
-
-    path = make_project_copy(tmp_path_factory.mktemp("tricks"))
-    cwd = os.getcwd()
-    os.chdir(path)
-    try:
-        run(path, pipeline_names=["data_ingestion", "standardisation"])
-        run(path, pipeline_names=["augmentation", "tricks"])
-        yield path
-    finally:
-        os.chdir(cwd)
-        mlflow.set_tracking_uri(None)
+    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"])
 
 
 def test_report_and_plots_are_written(tricks_project):
@@ -69,18 +55,11 @@ def test_members_are_nested_tagged_runs_and_divergence_is_marked(tricks_project)
 
 
 def test_invalid_sweep_parameter_fails_before_any_member_runs(tricks_project):
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(tricks_project)
-    try:
-        with pytest.raises(ValueError, match=r"tricks\.sweeps\.dropout\.members\.on\.model\.options: cannot build 'simplenet'"):
-            run(
-                tricks_project,
-                pipeline_names=["tricks"],
-                runtime_params={"tricks": {"sweeps": {"dropout": {"members": {"on": {"model": {"options": {"dropuot": 0.5}}}}}}}},
-            )
-        with pytest.raises(ValueError, match=r"augmentation\.rotation_degrees must be in \[0, 180\]"):
-            run(tricks_project, pipeline_names=["augmentation"], runtime_params={"augmentation": {"rotation_degrees": -1}})
-    finally:
-        os.chdir(cwd)
+    with pytest.raises(ValueError, match=r"tricks\.sweeps\.dropout\.members\.on\.model\.options: cannot build 'simplenet'"):
+        run(
+            tricks_project,
+            pipeline_names=["tricks"],
+            runtime_params={"tricks": {"sweeps": {"dropout": {"members": {"on": {"model": {"options": {"dropuot": 0.5}}}}}}}},
+        )
+    with pytest.raises(ValueError, match=r"augmentation\.rotation_degrees must be in \[0, 180\]"):
+        run(tricks_project, pipeline_names=["augmentation"], runtime_params={"augmentation": {"rotation_degrees": -1}})

@@ -76,7 +76,8 @@ def stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[
     return np.flatnonzero(mask), held_idx
 
 
-def _subset(split: Split, limit: int | None, seed: int) -> Split:
+def stratified_subset(split: Split, limit: int | None, seed: int) -> Split:
+    """A seeded, stratified subset of ``limit`` images (the whole split when ``limit`` is None)."""
     if limit is None or limit >= len(split["labels"]):
         return split
     _, keep = stratified_indices(split["labels"], limit / len(split["labels"]), seed)
@@ -87,7 +88,7 @@ def split_train_validation(train_images: np.ndarray, train_labels: np.ndarray, p
     """Validate the raw training set and split a seeded, stratified validation set off it."""
     check_ingestion_parameters(params)
     data = validate_images_and_labels(train_images, train_labels, params["num_classes"], "training set")
-    data = _subset(data, params.get("train_limit"), params["seed"])
+    data = stratified_subset(data, params.get("train_limit"), params["seed"])
     keep, held = stratified_indices(data["labels"], params["validation_size"], params["seed"])
     if len(held) == 0 or len(keep) == 0:
         raise ValueError(
@@ -103,4 +104,4 @@ def prepare_test_split(test_images: np.ndarray, test_labels: np.ndarray, params:
     """Validate the raw test set (read again only by evaluation)."""
     check_ingestion_parameters(params)
     data = validate_images_and_labels(test_images, test_labels, params["num_classes"], "test set")
-    return _subset(data, params.get("test_limit"), params["seed"])
+    return stratified_subset(data, params.get("test_limit"), params["seed"])

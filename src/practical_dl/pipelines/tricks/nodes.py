@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from practical_dl import plots
 from practical_dl.engine import fit, predict, set_seed
-from practical_dl.pipelines.data_ingestion.nodes import stratified_indices
+from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
 from practical_dl.standardise import Standardiser
 from practical_dl.tracking import member_run
 from practical_dl.training_setup import input_standardiser, model_from_params, training_config, training_data
@@ -25,13 +25,6 @@ logger = logging.getLogger(__name__)
 
 CHANCE_CLASSES = 10  # MNIST: accuracy under 1.5 / 10 is no learning at all
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def _slice(split: dict[str, np.ndarray], limit: int | None, seed: int) -> dict[str, np.ndarray]:
-    if limit is None or limit >= len(split["labels"]):
-        return split
-    _, keep = stratified_indices(split["labels"], limit / len(split["labels"]), seed)
-    return {k: v[keep] for k, v in split.items()}
 
 
 def train_sweep_member(
@@ -52,7 +45,7 @@ def train_sweep_member(
     goes on.
     """
     model_params, config = member_spec(tricks, training_defaults, sweep, member)
-    train = _slice(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
+    train = stratified_subset(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
     set_seed(config.seed)
     images, labels, augment = training_data(train, config, augmentation_params)
     model = model_from_params(model_params, f"tricks.sweeps.{sweep}.members.{member}.model", images.shape[1], images.shape[-1])
@@ -259,7 +252,7 @@ def train_rotation_regression(
     if not 0 < max_degrees <= 180:
         raise ValueError(f"parameter rotation_regression.max_degrees must be in (0, 180], got {max_degrees}")
     seed = int(params.get("seed", 0))
-    train = _slice(train_split, params.get("train_limit"), seed)
+    train = stratified_subset(train_split, params.get("train_limit"), seed)
     x_train, y_train = rotate_digits(train["images"], max_degrees, seed)
     x_val, y_val = rotate_digits(validation_split["images"], max_degrees, seed + 1)
     target = Standardiser(mean=(float(y_train.mean()),), std=(float(y_train.std()),), dim=0)
