@@ -45,6 +45,12 @@ def check_transfer_parameters(params: dict[str, Any]) -> None:
             raise ValueError(f"transfer_learning.strategies holds unknown strategy {strategy!r}; known: {list(STRATEGIES)}")
 
 
+def make_source_task(train_split: Split, params: dict[str, Any]) -> Split:
+    """The source task alone (its digits from the train split), when the target comes from elsewhere."""
+    check_transfer_parameters(params)
+    return _classes_subset(train_split, params["source_classes"])
+
+
 def make_transfer_tasks(train_split: Split, test_split: Split, params: dict[str, Any]) -> tuple[Split, Split, Split]:
     """The offline default experiment: the source task is some digits, the target task others
     (labels remapped to 0..k-1), its test set the test split's images of those digits."""
@@ -61,6 +67,33 @@ def make_transfer_tasks(train_split: Split, test_split: Split, params: dict[str,
         len(target_test["labels"]),
     )
     return source, target_train, target_test
+
+
+def images_from_folders(partitions: dict[str, Any], params: dict[str, Any]) -> Split:
+    """A split from a folder of class-named subfolders (a ``PartitionedDataset`` of images):
+    ``cat/001.png`` is an image of class ``cat``. Classes are numbered in sorted order; images
+    are converted to ``target.channels`` (1: grey, 3: RGB) and resized to ``target.image_size``."""
+    from PIL import Image
+
+    target = params.get("target") or {}
+    channels, size = int(target.get("channels", 3)), int(target.get("image_size", 64))
+    if channels not in (1, 3):
+        raise ValueError(f"parameter transfer_learning.target.channels must be 1 or 3, got {channels}")
+    if not partitions:
+        raise ValueError("the image folder of the target task is empty")
+    classes = sorted({key.replace("\\", "/").split("/")[0] for key in partitions})
+    if len(classes) < 2 or any("/" not in key.replace("\\", "/") for key in partitions):
+        raise ValueError(f"expected class-named subfolders holding the images; found {classes[:5]} at the top level")
+    index = {name: i for i, name in enumerate(classes)}
+    images, labels = [], []
+    for key in sorted(partitions):
+        image = partitions[key]()
+        image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+        images.append(array[None] if channels == 1 else array.transpose(2, 0, 1))
+        labels.append(index[key.replace("\\", "/").split("/")[0]])
+    logger.info("Image folder: %d images of %d classes %s", len(labels), len(classes), classes)
+    return {"images": np.stack(images), "labels": np.asarray(labels, dtype=np.uint8)}
 
 
 def pretrain_source_model(source_train: Split, params: dict[str, Any], training_defaults: dict[str, Any]) -> dict[str, torch.Tensor]:

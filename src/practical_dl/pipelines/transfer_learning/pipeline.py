@@ -11,7 +11,7 @@ from kedro.pipeline import Node, Pipeline
 
 from practical_dl.project_config import load_project_parameters
 
-from .nodes import make_transfer_tasks, pretrain_source_model, report_transfer, train_transfer_run
+from .nodes import images_from_folders, make_source_task, make_transfer_tasks, pretrain_source_model, report_transfer, train_transfer_run
 
 
 def budget_name(budget) -> str:
@@ -47,14 +47,40 @@ def create_pipeline(**kwargs) -> Pipeline:
         (Pipeline(run_template(s, b), namespace=f"transfer.{s}.{budget_name(b)}", inputs=shared, parameters=parameters) for s, b in runs),
         Pipeline([]),
     )
-    prepare = Pipeline(
-        [
+    if (params.get("target") or {}).get("source", "digits") == "folders":
+        # the target task from two PartitionedDatasets of images (catalog: transfer_target_{train,test}_images)
+        tasks = [
+            Node(
+                make_source_task,
+                inputs=["train_split", "params:transfer_learning"],
+                outputs="transfer_source_train",
+                name="make_source_task",
+            ),
+            Node(
+                images_from_folders,
+                inputs=["transfer_target_train_images", "params:transfer_learning"],
+                outputs="transfer_target_train",
+                name="target_train_from_folders",
+            ),
+            Node(
+                images_from_folders,
+                inputs=["transfer_target_test_images", "params:transfer_learning"],
+                outputs="transfer_target_test",
+                name="target_test_from_folders",
+            ),
+        ]
+    else:
+        tasks = [
             Node(
                 make_transfer_tasks,
                 inputs=["train_split", "test_split", "params:transfer_learning"],
                 outputs=["transfer_source_train", "transfer_target_train", "transfer_target_test"],
                 name="make_transfer_tasks",
-            ),
+            )
+        ]
+    prepare = Pipeline(
+        [
+            *tasks,
             Node(
                 pretrain_source_model,
                 inputs=["transfer_source_train", "params:transfer_learning", "params:training_defaults"],
