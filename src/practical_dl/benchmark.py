@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -79,20 +79,31 @@ def minimal_throughput(images, labels, std, device, batch_size, epochs) -> float
     set_seed(0)
     x = std(torch.from_numpy(images)).to(device)
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        perm = torch.randperm(len(y), device=device)
+        for i in range(0, len(y), batch_size):
+            idx = perm[i : i + batch_size]
+            yield x[idx], y[idx]
+
+    return _plain_loop_throughput(batches, len(y), device, epochs)
+
+
+def _plain_loop_throughput(batches: Callable[[], Iterable], n: int, device: torch.device, epochs: int) -> float:
+    """Images per second of a plain SGD loop over ``batches()`` (best epoch)."""
     model = SimpLeNet().to(device)
     opt = _sgd(model)
     best = 0.0
     for _ in range(epochs):
         start = time.perf_counter()
-        perm = torch.randperm(len(y), device=device)
-        for i in range(0, len(y), batch_size):
-            idx = perm[i : i + batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+        for xb, yb in batches():
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         _sync(device)
-        best = max(best, len(y) / (time.perf_counter() - start))
+        best = max(best, n / (time.perf_counter() - start))
     return best
 
 
@@ -123,20 +134,7 @@ def textbook_throughput(images, labels, std, device, batch_size, epochs, workers
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
     )
-    model = SimpLeNet().to(device)
-    opt = _sgd(model)
-    best = 0.0
-    for _ in range(epochs):
-        start = time.perf_counter()
-        for xb, yb in loader:
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        _sync(device)
-        best = max(best, len(labels) / (time.perf_counter() - start))
-    return best
+    return _plain_loop_throughput(lambda: loader, len(labels), device, epochs)
 
 
 def augmentation_cost(images, std, device, batch_size: int = 256, repeats: int = 30) -> tuple[float, float]:
