@@ -1,9 +1,8 @@
 """The ``evaluation`` pipeline: one namespaced evaluation per trained model, then the summary."""
 
-import warnings
-
 from kedro.pipeline import Node, Pipeline
 
+from practical_dl.pipeline_helpers import reading_across_namespaces
 from practical_dl.pipelines.training.pipeline import trained_model_names
 from practical_dl.project_config import load_project_parameters
 
@@ -57,10 +56,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline([]),
     )
     kernels_model = (parameters.get("evaluation") or {}).get("kernels_model", "simplenet")
-    # The summary nodes read every model's namespaced outputs (fc64.test_metrics, ...): that is
-    # the point of them, so Kedro's warning about dotted names across namespaces is silenced here.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+    # the summary nodes read every model's namespaced outputs (fc64.test_metrics, ...)
+    with reading_across_namespaces():
         return per_model + Pipeline(_summary_nodes(models, kernels_model))
 
 

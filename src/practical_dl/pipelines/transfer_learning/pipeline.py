@@ -4,48 +4,34 @@ instance of one sub-pipeline (``transfer.<strategy>.<budget>``) and a child MLfl
 The source model's pre-training is a versioned catalog entry: ``kedro run --pipelines
 transfer_learning --only-missing-outputs`` reuses it instead of training it again."""
 
-import warnings
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Node, Pipeline
 
+from practical_dl.pipeline_helpers import member_pipelines, reading_across_namespaces
 from practical_dl.project_config import load_project_parameters
 
 from .nodes import images_from_folders, make_source_task, make_transfer_tasks, pretrain_source_model, report_transfer, train_transfer_run
+
+RUN_INPUTS = [
+    "transfer_target_train",
+    "transfer_target_test",
+    "transfer_source_weights",
+    "params:transfer_learning",
+    "params:training_defaults",
+]
 
 
 def budget_name(budget) -> str:
     return "all" if budget == "all" else f"n{budget}"
 
 
-def run_template(strategy: str, budget) -> Pipeline:
-    func = update_wrapper(partial(train_transfer_run, strategy=strategy, budget=budget), train_transfer_run)
-    return Pipeline(
-        [
-            Node(
-                func,
-                inputs=[
-                    "transfer_target_train",
-                    "transfer_target_test",
-                    "transfer_source_weights",
-                    "params:transfer_learning",
-                    "params:training_defaults",
-                ],
-                outputs="result",
-                name="train_transfer_run",
-            )
-        ]
-    )
-
-
 def create_pipeline(**kwargs) -> Pipeline:
     params = load_project_parameters().get("transfer_learning") or {}
     runs = [(s, b) for s in params.get("strategies", []) for b in params.get("budgets", [])]
-    shared = {"transfer_target_train", "transfer_target_test", "transfer_source_weights"}
-    parameters = {"params:transfer_learning": "params:transfer_learning", "params:training_defaults": "params:training_defaults"}
-    members = sum(
-        (Pipeline(run_template(s, b), namespace=f"transfer.{s}.{budget_name(b)}", inputs=shared, parameters=parameters) for s, b in runs),
-        Pipeline([]),
+    members = member_pipelines(
+        train_transfer_run,
+        [(f"transfer.{s}.{budget_name(b)}", {"strategy": s, "budget": b}) for s, b in runs],
+        RUN_INPUTS,
+        "train_transfer_run",
     )
     if (params.get("target") or {}).get("source", "digits") == "folders":
         # the target task from two PartitionedDatasets of images (catalog: transfer_target_{train,test}_images)
@@ -89,8 +75,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+    with reading_across_namespaces():
         report = Pipeline(
             [
                 Node(
