@@ -119,7 +119,7 @@ def batch_size_figure(results: list[dict]) -> Figure:
     ax_err.plot(sizes, [r["test_error_percent"] for r in rs], "o-")
     ax_err.set(xscale="log", xlabel="batch size", ylabel="test error (%)", title="Test error after the same number of epochs")
     ax_time.plot(sizes, [r["seconds_per_epoch"] for r in rs], "o-", color="tab:orange")
-    ax_time.set(xscale="log", yscale="log", xlabel="batch size", ylabel="seconds per epoch", title="Time per epoch")
+    ax_time.set(xscale="log", xlabel="batch size", ylabel="seconds per epoch", title="Time per epoch", ylim=(0, None))
     for ax in (ax_err, ax_time):
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.grid(alpha=0.3, which="both")
