@@ -74,6 +74,7 @@ class TrainConfig:
     progress: bool = True
     augment: bool = False  # apply the augmentation pipeline's transforms (read by the nodes)
     standardise: bool = True  # x' = (x - mean) / std; off: only scaled to [0, 1] (read by the nodes)
+    adversarial: dict[str, Any] | None = None  # adversarial training, see practical_dl.attacks.AdversarialTraining (read by the nodes)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -355,21 +356,32 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
 
 
 class _BatchPreparer:
-    """uint8 batch -> float, optional augmentation in [0, 1], standardisation, memory format."""
+    """uint8 batch -> float, optional augmentation and adversarial examples in [0, 1],
+    standardisation, memory format."""
 
-    def __init__(self, standardiser: Standardiser, device: torch.device, memory_format, augment=None) -> None:
+    def __init__(self, standardiser: Standardiser, device: torch.device, memory_format, augment=None, adversary=None) -> None:
         probe = torch.zeros((1, len(standardiser.mean), 1, 1), device=device)
         self.a, self.b = standardiser.affine(probe)
         self.inv_scale = 1.0 / standardiser.scale
         self.memory_format = memory_format
         self.augment = augment
+        self.adversary = adversary
 
-    def __call__(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+    def standardise(self, x01: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> model input."""
+        return torch.addcmul(self.b, x01 * (1.0 / self.inv_scale), self.a).contiguous(memory_format=self.memory_format)
+
+    def __call__(self, x: torch.Tensor, train: bool, forward=None, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward`` (model input -> logits) and labels ``y`` are needed by the adversary only."""
         x = x.float()
-        if train and self.augment is not None:
-            x = self.augment(x * self.inv_scale) * (1.0 / self.inv_scale)
-        x = torch.addcmul(self.b, x, self.a)
-        return x.contiguous(memory_format=self.memory_format)
+        if not train or (self.augment is None and self.adversary is None):
+            return torch.addcmul(self.b, x, self.a).contiguous(memory_format=self.memory_format)
+        x01 = x * self.inv_scale
+        if self.augment is not None:
+            x01 = self.augment(x01)
+        if self.adversary is not None:
+            x01 = self.adversary(lambda z: forward(self.standardise(z)), x01, y)
+        return self.standardise(x01)
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor, task: str, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -399,8 +411,13 @@ def _run_epoch(
     loss_sum = torch.zeros((), device=device)
     score = torch.zeros((), device=device)
     seen = 0
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with autocast_context(device, precision):
+            return model(x)
+
     for xb, yb in source.batches(perm):
-        x = prepare(xb, train)
+        x = prepare(xb, train, forward, yb)
         with autocast_context(device, precision):
             out = model(x)
             loss, batch_score = _loss(out, yb, task, label_smoothing if train else 0.0)
@@ -427,11 +444,15 @@ def fit(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     name: str = "model",
     task: str = "classification",
+    adversary: Callable[[Callable, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` on uint8 ``N x C x H x W`` images with integer labels (``classification``,
     cross-entropy) or float targets (``regression``, mean squared error on one output).
 
-    ``augment`` maps float batches in [0, 1] to augmented ones (training batches only). Every
+    ``augment`` maps float batches in [0, 1] to augmented ones (training batches only).
+    ``adversary(forward, x, y)`` (e.g. :class:`practical_dl.attacks.AdversarialTraining`) then
+    replaces training images in [0, 1] by adversarial ones made against the model being trained
+    (``forward`` maps images in [0, 1] to its logits). Every
     epoch is evaluated on ``val``; with ``select_best`` the weights of the epoch with the best
     validation accuracy (regression: lowest validation loss) are returned. A non-finite loss or
     one above ``max_loss`` stops training (``diverged=True``) instead of raising, so a sweep goes on.
@@ -451,7 +472,7 @@ def fit(
     val_source = (
         BatchSource(*val, device, config.eval_batch_size, config.resident_memory_limit_mb, config.num_workers) if val is not None else None
     )
-    prepare = _BatchPreparer(standardiser, device, memory_format, augment)
+    prepare = _BatchPreparer(standardiser, device, memory_format, augment, adversary)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, len(source))
     generator = torch.Generator().manual_seed(config.seed)

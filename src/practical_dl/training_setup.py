@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from practical_dl.attacks import AdversarialTraining
 from practical_dl.augment import AugmentConfig, build_augmentation, materialise
 from practical_dl.engine import TrainConfig
 from practical_dl.models import MODEL_REGISTRY, build_model
@@ -17,7 +18,18 @@ from practical_dl.standardise import Standardiser
 
 def training_config(defaults: dict[str, Any] | None, overrides: dict[str, Any] | None, where: str) -> TrainConfig:
     """``training_defaults`` updated with a model's own ``training`` block."""
-    return TrainConfig.from_dict({**(defaults or {}), **(overrides or {})}, where=where)
+    config = TrainConfig.from_dict({**(defaults or {}), **(overrides or {})}, where=where)
+    training_adversary(config, where)  # checks the adversarial block, if any
+    return config
+
+
+def training_adversary(config: TrainConfig, where: str = "training") -> AdversarialTraining | None:
+    """The adversarial examples mixed into training batches, when ``adversarial`` is set."""
+    if config.adversarial is None:
+        return None
+    if not isinstance(config.adversarial, dict):
+        raise ValueError(f"parameter {where}.adversarial must be a mapping (epsilon, fraction, attack, ...), got {config.adversarial!r}")
+    return AdversarialTraining.from_dict(config.adversarial, where=f"{where}.adversarial")
 
 
 def model_from_params(model_params: dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28) -> nn.Module:
@@ -39,6 +51,21 @@ def model_from_params(model_params: dict[str, Any], where: str, in_channels: int
         return build_model(name, in_channels=in_channels, image_size=image_size, **options)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"parameter {where}.options: cannot build {name!r}: {exc}") from None
+
+
+def trained_model(weights: dict[str, torch.Tensor], model_params: dict[str, Any], images: np.ndarray) -> nn.Module:
+    """The model described by ``model_params`` with saved ``weights``, in eval mode, for images
+    shaped like ``images`` (N x C x H x W)."""
+    label = model_params.get("label", model_params["name"])
+    model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the saved weights of {label} do not fit the architecture in its parameters "
+            f"({model_params}); retrain with `kedro run --pipelines training`: {exc}"
+        ) from None
+    return model.eval()
 
 
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -13,22 +13,9 @@ from matplotlib.figure import Figure
 from practical_dl import plots
 from practical_dl.engine import predict
 from practical_dl.models import count_parameters
-from practical_dl.training_setup import input_standardiser, model_from_params, training_config
+from practical_dl.training_setup import input_standardiser, trained_model, training_config
 
 logger = logging.getLogger(__name__)
-
-
-def _load_model(weights: dict[str, torch.Tensor], model_params: dict[str, Any], images: np.ndarray) -> torch.nn.Module:
-    label = model_params.get("label", model_params["name"])
-    model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the saved weights of {label} do not fit the architecture in its parameters "
-            f"({model_params}); retrain with `kedro run --pipeline training`: {exc}"
-        ) from None
-    return model.eval()
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -63,7 +50,7 @@ def evaluate_model(
     the confusion-matrix figure and a grid of misclassified digits.
     """
     images, labels = test_split["images"], test_split["labels"].astype(np.int64)
-    model = _load_model(weights, model_params, images)
+    model = trained_model(weights, model_params, images)
     label = model_params.get("label", model_params["name"])
     config = training_config(training_defaults, training_params, where=f"{label}.training")
     standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
@@ -148,7 +135,7 @@ def visualise_learned_kernels(
 ) -> tuple[Figure, Figure]:
     """The first-layer kernels of a convolutional model and its feature maps for one test digit."""
     images = test_split["images"]
-    model = _load_model(weights, model_params, images)
+    model = trained_model(weights, model_params, images)
     label = model_params.get("label", model_params["name"])
     conv = getattr(model, "conv1", None)
     if conv is None:

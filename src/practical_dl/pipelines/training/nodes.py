@@ -10,7 +10,14 @@ import pandas as pd
 import torch
 
 from practical_dl.engine import fit, set_seed
-from practical_dl.training_setup import input_standardiser, model_from_params, state_dict_for_saving, training_config, training_data
+from practical_dl.training_setup import (
+    input_standardiser,
+    model_from_params,
+    state_dict_for_saving,
+    training_adversary,
+    training_config,
+    training_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +33,8 @@ def train_model(
     training_defaults: dict[str, Any],
     augmentation_params: dict[str, Any],
 ) -> tuple[dict[str, torch.Tensor], pd.DataFrame, dict[str, list[dict[str, float]]]]:
-    """Train one model; keep the weights of its best validation epoch.
+    """Train one model (adversarially, when its ``training.adversarial`` is set); keep the
+    weights of its best validation epoch.
 
     Returns the weights (for safetensors), the per-epoch history as a table, and the same
     history as MLflow metric histories (step = epoch).
@@ -44,6 +52,7 @@ def train_model(
         config,
         augment=augment,
         name=label,
+        adversary=training_adversary(config),
     )
     if result.diverged:
         logger.error("%s diverged (%s): its weights are those of the last good epoch, if any", label, result.divergence_reason)
