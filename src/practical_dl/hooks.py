@@ -19,6 +19,7 @@ class MissingInputError(RuntimeError):
 def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) -> None:
     """Validate every parameter block that ``pipeline`` reads; raise ``ValueError`` naming it."""
     from practical_dl.augment import AugmentConfig
+    from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
     from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters
     from practical_dl.pipelines.tricks.sweeps import check_tricks_parameters
@@ -29,6 +30,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         check_ingestion_parameters(parameters.get("data_ingestion") or {})
     if "augmentation" in wanted:
         AugmentConfig.from_dict(parameters.get("augmentation"))
+    if "adversarial" in wanted:
+        check_adversarial_parameters(parameters.get("adversarial") or {})
     if "tricks" in wanted:
         check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
     if "transfer_learning" in wanted:

@@ -199,3 +199,41 @@ def transfer_figure(table: pd.DataFrame) -> Figure:
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     return fig
+
+
+def accuracy_under_attack_figure(results: Sequence[dict]) -> Figure:
+    """Accuracy against epsilon: one colour per model, one line style per attack."""
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    styles = ["-", "--", ":", "-."]
+    attacks = list(dict.fromkeys(a for r in results for a in r["accuracy"]))
+    for r, colour in zip(results, plt.cm.tab10.colors):
+        for attack, accs in r["accuracy"].items():
+            ax.plot(
+                r["epsilons"],
+                [100 * a for a in accs],
+                styles[attacks.index(attack) % len(styles)],
+                marker="o",
+                markersize=3,
+                color=colour,
+                label=f"{r['label']} {attack.upper()}",
+            )
+    ax.set(xlabel="ε (L∞, pixel intensities in [0, 1])", ylabel="test accuracy (%)", ylim=(-2, 102), title="Accuracy under attack")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def adversarial_examples_figure(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], labels: np.ndarray, title: str) -> Figure:
+    """Rows of the same digits (clean, then attacked), each captioned with the prediction, red when wrong."""
+    columns = len(labels)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(columns * 0.95 + 1.2, len(rows) * 1.1 + 0.5), layout="constrained", squeeze=False)
+    for (name, images, predicted), row in zip(rows, axes):
+        images = images[:, 0] if images.ndim == 4 else images
+        for k, ax in enumerate(row):
+            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(str(predicted[k]), fontsize=8, color="black" if predicted[k] == labels[k] else "firebrick", pad=2)
+        row[0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=10)
+    return fig

@@ -1,0 +1,198 @@
+"""Nodes of the ``adversarial`` pipeline (thin: the attacks are in ``practical_dl.attacks``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from practical_dl import plots
+from practical_dl.attacks import AttackConfig, PixelSpaceModel, accuracy_under_attack, check_epsilon
+from practical_dl.engine import resolve_device
+from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
+from practical_dl.training_setup import input_standardiser, trained_model, training_config
+
+logger = logging.getLogger(__name__)
+
+KNOWN_KEYS = {"models", "robust_models", "baseline", "epsilons", "attacks", "test_images", "seed", "batch_size", "device", "examples"}
+
+
+def check_adversarial_parameters(params: dict[str, Any]) -> dict[str, AttackConfig]:
+    """Validate the ``adversarial`` block; return its attacks by name. Errors name the parameter."""
+    unknown = sorted(set(params) - KNOWN_KEYS)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(f'adversarial.{k}' for k in unknown)}; known: {sorted(KNOWN_KEYS)}")
+    epsilons = params.get("epsilons")
+    if not isinstance(epsilons, list) or not epsilons:
+        raise ValueError(f"parameter adversarial.epsilons must be a non-empty list, got {epsilons!r}")
+    values = [check_epsilon(e, f"adversarial.epsilons[{i}]") for i, e in enumerate(epsilons)]
+    if values != sorted(values):
+        raise ValueError(f"parameter adversarial.epsilons must be in increasing order, got {epsilons}")
+    for name in ("examples",):
+        for i, e in enumerate((params.get(name) or {}).get("epsilons") or []):
+            check_epsilon(e, f"adversarial.{name}.epsilons[{i}]")
+    attacks = params.get("attacks")
+    if not isinstance(attacks, dict) or not attacks:
+        raise ValueError(f"parameter adversarial.attacks must map attack names to settings, got {attacks!r}")
+    limit = params.get("test_images")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 10):
+        raise ValueError(f"parameter adversarial.test_images must be an integer >= 10 or null (the whole test split), got {limit!r}")
+    batch = params.get("batch_size", 500)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"parameter adversarial.batch_size must be a positive integer, got {batch!r}")
+    return {name: AttackConfig.from_dict(spec, f"adversarial.attacks.{name}") for name, spec in attacks.items()}
+
+
+def _example_indices(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """The first ``per_class`` images of every class, in class order."""
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
+
+
+def attack_model(
+    weights: dict[str, torch.Tensor],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    model_params: dict[str, Any],
+    training_params: dict[str, Any],
+    training_defaults: dict[str, Any],
+    adversarial: dict[str, Any],
+    *,
+    model: str,
+) -> tuple[dict[str, Any], Figure]:
+    """Accuracy of one trained classifier (the namespace ``model``) under every attack at every epsilon, and a grid of
+    clean and adversarial digits with its predictions."""
+    attacks = check_adversarial_parameters(adversarial)
+    split = stratified_subset(test_split, adversarial.get("test_images"), seed=int(adversarial.get("seed", 0)))
+    images, labels = split["images"], split["labels"].astype(np.int64)
+    label = model_params.get("label", model_params["name"])
+    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
+    device = resolve_device(adversarial.get("device", "auto"))
+    attacked = PixelSpaceModel(trained_model(weights, model_params, images), standardiser).to(device).eval()
+    x = torch.from_numpy(images).float() / standardiser.scale
+    y = torch.from_numpy(labels)
+    epsilons = [float(e) for e in adversarial["epsilons"]]
+    seed = int(adversarial.get("seed", 0))
+    accuracy, seconds = {}, {}
+    for name, attack in attacks.items():
+        start = time.perf_counter()
+        accuracy[name] = accuracy_under_attack(attacked, x, y, attack, epsilons, int(adversarial.get("batch_size", 500)), seed)
+        seconds[name] = time.perf_counter() - start
+        logger.info(
+            "%s under %s: %s (%.1fs)",
+            label,
+            name,
+            ", ".join(f"ε={e:g}: {100 * a:.1f}%" for e, a in zip(epsilons, accuracy[name])),
+            seconds[name],
+        )
+
+    examples = adversarial.get("examples") or {}
+    picked = _example_indices(labels, int(examples.get("per_class", 1)))
+    rows = [("clean", x[picked])]
+    for name, attack in attacks.items():
+        for eps in examples.get("epsilons") or [0.1, 0.2, 0.3]:
+            generator = torch.Generator(device=device).manual_seed(seed)
+            rows.append((f"{name} ε={eps:g}", attack(attacked, x[picked].to(device), y[picked].to(device), float(eps), generator).cpu()))
+    with torch.no_grad():
+        predictions = [attacked(r.to(device)).argmax(1).cpu().numpy() for _, r in rows]
+    figure = plots.adversarial_examples_figure(
+        [(name, (r.numpy() * 255).round().astype(np.uint8), p) for (name, r), p in zip(rows, predictions)],
+        labels[picked],
+        f"{label}: clean and adversarial test digits with the model's predictions (red: wrong)",
+    )
+    result = {
+        "model": model,
+        "label": label,
+        "test_images": int(len(labels)),
+        "epsilons": epsilons,
+        "accuracy": accuracy,
+        "attacks": {name: attack.to_dict() for name, attack in attacks.items()},
+        "seconds": seconds,
+        "adversarial_training": config.adversarial,
+    }
+    return result, figure
+
+
+def report_attacks(adversarial: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+    """The table (one row per model and attack, one column per epsilon), the picture, the
+    MLflow metric histories (step = 100 epsilon) and a report that checks the expected behaviour."""
+    rows = []
+    metrics: dict[str, list[dict[str, float]]] = {}
+    for r in results:
+        for attack, accs in r["accuracy"].items():
+            rows.append({"model": r["label"], "attack": attack} | {f"ε={e:g}": round(100 * a, 1) for e, a in zip(r["epsilons"], accs)})
+            metrics[f"{r['model']}.{attack}_accuracy"] = [{"step": round(100 * e), "value": a} for e, a in zip(r["epsilons"], accs)]
+    table = pd.DataFrame(rows)
+    n = results[0]["test_images"] if results else 0
+    lines = [
+        "# Accuracy under attack (%)",
+        "",
+        f"L∞ attacks in pixel space [0, 1] on {n} test images (a seeded, stratified subset of the test split); ε = 0 is the clean accuracy.",
+        "",
+        table.to_markdown(index=False),
+        "",
+        "## What the runs show",
+        "",
+        *check_attack_claims(adversarial, results),
+        "",
+    ]
+    return {
+        "table": table,
+        "markdown": "\n".join(lines),
+        "plot": plots.accuracy_under_attack_figure(results),
+        "metrics": metrics,
+    }
+
+
+def attacked_models(adversarial: dict[str, Any], trained_models: list[str]) -> list[str]:
+    """``adversarial.models`` (default: every trained model), then the robust models."""
+    models = adversarial.get("models") or list(trained_models)
+    return list(dict.fromkeys([*models, *(adversarial.get("robust_models") or [])]))
+
+
+def check_attack_claims(adversarial: dict[str, Any], results: tuple[dict, ...]) -> list[str]:
+    """The expected behaviour, each point confirmed or contradicted by the measured numbers."""
+
+    def verdict(ok: bool) -> str:
+        return "**confirmed**" if ok else "**not confirmed by this run**"
+
+    lines = []
+    for r in results:
+        eps = r["epsilons"]
+        fg, pg = r["accuracy"].get("fgsm"), r["accuracy"].get("pgd")
+        if fg is not None:
+            falling = all(b <= a for a, b in zip(fg, fg[1:]))
+            lines.append(
+                f"- {r['label']}: FGSM accuracy falls as ε grows: {verdict(falling)} — "
+                + ", ".join(f"{100 * a:.1f}% at ε={e:g}" for e, a in zip(eps, fg))
+                + "."
+            )
+        if fg is not None and pg is not None:
+            stronger = all(p <= f for p, f in zip(pg, fg))
+            lines.append(f"- {r['label']}: PGD is at least as strong as FGSM at every ε: {verdict(stronger)}.")
+    base = next((r for r in results if r["model"] == adversarial.get("baseline")), None)
+    for r in results:
+        if not r.get("adversarial_training") or base is None:
+            continue
+        for attack in r["accuracy"]:
+            if attack not in base["accuracy"]:
+                continue
+            pairs = [
+                (e, a, b)
+                for e, a, b in zip(r["epsilons"], r["accuracy"][attack], base["accuracy"][attack])
+                if e in (0.1, 0.2) or e == max(r["epsilons"])
+            ]
+            lines.append(
+                f"- Adversarial training makes {r['label']} more robust to {attack} than {base['label']}: "
+                + verdict(all(a > b for e, a, b in pairs if e > 0))
+                + " — "
+                + ", ".join(f"ε={e:g}: {100 * a:.1f}% vs {100 * b:.1f}%" for e, a, b in pairs)
+                + f"; clean accuracy {100 * r['accuracy'][attack][0]:.1f}% vs {100 * base['accuracy'][attack][0]:.1f}%"
+                + " (on this subset; the full test split is in its test_metrics.json)."
+            )
+    return lines

@@ -1,0 +1,87 @@
+"""The ``adversarial`` pipeline: FGSM and PGD against every classifier the ``training`` pipeline
+produced (a group ``adversarial.<model>`` each in kedro-viz), plus the robust models it trains
+itself with adversarial examples mixed into training (``robust_models``: trained and evaluated
+by the same sub-pipelines as every other model), then a report that compares them all."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipeline_helpers import reading_across_namespaces
+from practical_dl.pipelines.evaluation.pipeline import model_evaluation_template
+from practical_dl.pipelines.training.pipeline import model_training_template, trained_model_names
+from practical_dl.project_config import load_project_parameters
+
+from .nodes import attack_model, attacked_models, report_attacks
+
+
+def _attack_template(model: str) -> Pipeline:
+    node = Node(
+        update_wrapper(partial(attack_model, model=model), attack_model),
+        inputs=[
+            "weights",
+            "test_split",
+            "standardisation_stats",
+            "params:model",
+            "params:training",
+            "params:training_defaults",
+            "params:adversarial",
+        ],
+        outputs=["result", "examples_plot"],
+        name="attack_model",
+    )
+    return Pipeline(
+        [node],
+        namespace=f"adversarial.{model}",
+        inputs={"weights": f"{model}.weights", "test_split": "test_split", "standardisation_stats": "standardisation_stats"},
+        parameters={
+            "params:model": f"params:{model}.model",
+            "params:training": f"params:{model}.training",
+            "params:training_defaults": "params:training_defaults",
+            "params:adversarial": "params:adversarial",
+        },
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    parameters = load_project_parameters()
+    adversarial = parameters.get("adversarial") or {}
+    robust = list(adversarial.get("robust_models") or [])
+    models = attacked_models(adversarial, trained_model_names(parameters))
+    shared = {"params:training_defaults": "params:training_defaults", "params:augmentation": "params:augmentation"}
+    robust_training = sum(
+        (
+            Pipeline(
+                model_training_template(),
+                namespace=name,
+                inputs={"train_split", "validation_split", "standardisation_stats"},
+                parameters=shared,
+            )
+            + Pipeline(
+                model_evaluation_template(),
+                namespace=name,
+                inputs={"test_split", "standardisation_stats"},
+                parameters={"params:evaluation": "params:evaluation", "params:training_defaults": "params:training_defaults"},
+            )
+            for name in robust
+        ),
+        Pipeline([]),
+    )
+    with reading_across_namespaces():
+        attacks = sum((_attack_template(m) for m in models), Pipeline([]))
+        report = Pipeline(
+            [
+                Node(
+                    report_attacks,
+                    inputs=["params:adversarial", *(f"adversarial.{m}.result" for m in models)],
+                    outputs={
+                        "table": "adversarial_accuracy",
+                        "markdown": "adversarial_report",
+                        "plot": "adversarial_accuracy_plot",
+                        "metrics": "adversarial_metrics",
+                    },
+                    name="report_attacks",
+                )
+            ]
+        )
+    return robust_training + attacks + report
