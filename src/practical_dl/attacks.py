@@ -19,13 +19,14 @@ torchattacks has had no release since 2023 while ART brings a framework of its o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from practical_dl.params import settings_from_params
 from practical_dl.standardise import Standardiser
 
 ATTACKS = ("fgsm", "pgd")
@@ -119,14 +120,8 @@ class AttackConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any] | None, where: str) -> AttackConfig:
-        params = dict(params or {})
-        unknown = sorted(set(params) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}")
-        try:
-            return cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"invalid parameter {where}.{exc}") from None
+        """Build from a parameter block; errors name the parameter as ``where.key``."""
+        return settings_from_params(cls, params, where)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,14 +172,8 @@ class AdversarialTraining:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any] | None, where: str) -> AdversarialTraining:
-        params = dict(params or {})
-        unknown = sorted(set(params) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}")
-        try:
-            return cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"invalid parameter {where}.{exc}") from None
+        """Build from a parameter block; errors name the parameter as ``where.key``."""
+        return settings_from_params(cls, params, where)
 
     def __call__(self, forward: Forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The batch ``x`` (in [0, 1]) with its first ``fraction`` replaced by adversarial examples."""

@@ -11,13 +11,15 @@ not that digit, and 2/5 come close to swapping), so reflecting teaches the wrong
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import kornia.augmentation as K
 import numpy as np
 import torch
 from torch import nn
+
+from practical_dl.params import settings_from_params
 
 MODES = ("on_the_fly", "materialise")
 
@@ -43,14 +45,8 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any] | None, where: str = "augmentation") -> AugmentConfig:
-        params = dict(params or {})
-        unknown = sorted(set(params) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}")
-        try:
-            return cls(**params)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"invalid parameter {where}.{exc}") from None
+        """Build from a parameter block; errors name the parameter as ``where.key``."""
+        return settings_from_params(cls, params, where)
 
     def validate(self) -> None:
         def bad(name: str, why: str) -> None:

@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from practical_dl.params import settings_from_params
 from practical_dl.standardise import Standardiser
 
 logger = logging.getLogger(__name__)
@@ -81,16 +82,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any] | None, where: str = "training") -> TrainConfig:
-        """Build from a parameters dictionary; errors name the parameter as ``where.key``."""
-        params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: {sorted(known)}")
-        try:
-            return cls(**params)
-        except ValueError as exc:
-            raise ValueError(f"invalid parameter {where}.{exc}") from None
+        """Build from a parameter block; errors name the parameter as ``where.key``."""
+        return settings_from_params(cls, params, where)
 
     def validate(self) -> None:
         """Raise ``ValueError('<name> ...')`` for the first invalid field."""

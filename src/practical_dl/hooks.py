@@ -21,6 +21,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     from practical_dl.augment import AugmentConfig
     from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
+    from practical_dl.pipelines.gan.nodes import check_gan_parameters
     from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters
     from practical_dl.pipelines.tricks.sweeps import check_tricks_parameters
     from practical_dl.training_setup import model_from_params, training_config
@@ -32,6 +33,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         AugmentConfig.from_dict(parameters.get("augmentation"))
     if "adversarial" in wanted:
         check_adversarial_parameters(parameters.get("adversarial") or {})
+    if "gan" in wanted:
+        check_gan_parameters(parameters.get("gan") or {})
     if "tricks" in wanted:
         check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
     if "transfer_learning" in wanted:

@@ -223,17 +223,56 @@ def accuracy_under_attack_figure(results: Sequence[dict]) -> Figure:
     return fig
 
 
-def adversarial_examples_figure(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], labels: np.ndarray, title: str) -> Figure:
-    """Rows of the same digits (clean, then attacked), each captioned with the prediction, red when wrong."""
-    columns = len(labels)
-    fig, axes = plt.subplots(len(rows), columns, figsize=(columns * 0.95 + 1.2, len(rows) * 1.1 + 0.5), layout="constrained", squeeze=False)
-    for (name, images, predicted), row in zip(rows, axes):
+def image_rows_figure(rows: Sequence[tuple[str, np.ndarray, Sequence[str], Sequence[str] | None]], title: str) -> Figure:
+    """Rows of grey uint8 images, each row named on its left, each image with a caption (and colour)."""
+    columns = max(len(images) for _, images, _, _ in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(columns * 0.95 + 1.4, len(rows) * 1.1 + 0.5), layout="constrained", squeeze=False)
+    for (name, images, captions, colours), row in zip(rows, axes):
         images = images[:, 0] if images.ndim == 4 else images
         for k, ax in enumerate(row):
-            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(str(predicted[k]), fontsize=8, color="black" if predicted[k] == labels[k] else "firebrick", pad=2)
+            if k >= len(images):
+                ax.axis("off")
+                continue
+            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
+            if captions:
+                ax.set_title(captions[k], fontsize=8, color=colours[k] if colours else "black", pad=2)
         row[0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
     fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def adversarial_examples_figure(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], labels: np.ndarray, title: str) -> Figure:
+    """Rows of the same digits (clean, then attacked), each captioned with the prediction, red when wrong."""
+    return image_rows_figure(
+        [
+            (name, images, [str(p) for p in predicted], ["black" if p == t else "firebrick" for p, t in zip(predicted, labels)])
+            for name, images, predicted in rows
+        ],
+        title,
+    )
+
+
+def gan_training_figure(history: pd.DataFrame, real_inception_score: float | None = None) -> Figure:
+    """Losses, the discriminator's outputs, and the classifier-based scores per epoch."""
+    fig, (ax_loss, ax_d, ax_is, ax_fd) = plt.subplots(1, 4, figsize=(16, 4), layout="constrained")
+    ax_loss.plot(history["epoch"], history["loss_d"], "o-", label="discriminator")
+    ax_loss.plot(history["epoch"], history["loss_g"], "o-", label="generator")
+    ax_loss.set(xlabel="epoch", ylabel="binary cross-entropy", title="Losses")
+    ax_loss.legend(fontsize=8)
+    ax_d.plot(history["epoch"], history["d_real"], "o-", label="D(x), real")
+    ax_d.plot(history["epoch"], history["d_fake"], "o-", label="D(G(z)), generated")
+    ax_d.set(xlabel="epoch", ylabel="mean output", ylim=(0, 1), title="Discriminator")
+    ax_d.legend(fontsize=8)
+    if "inception_score" in history:
+        ax_is.plot(history["epoch"], history["inception_score"], "o-", label="generated")
+        if real_inception_score is not None:
+            ax_is.axhline(real_inception_score, color="grey", ls="--", label=f"real test set ({real_inception_score:.2f})")
+        ax_is.legend(fontsize=8)
+        ax_fd.plot(history["epoch"], history["frechet_distance"], "o-")
+    ax_is.set(xlabel="epoch", ylabel="score (max 10)", title="Classifier-based Inception Score")
+    ax_fd.set(xlabel="epoch", ylabel="distance", yscale="log", title="Fréchet distance to the test set")
+    for ax in (ax_loss, ax_d, ax_is, ax_fd):
+        ax.grid(alpha=0.3)
     return fig

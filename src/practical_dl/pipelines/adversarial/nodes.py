@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from practical_dl import plots
 from practical_dl.attacks import AttackConfig, PixelSpaceModel, accuracy_under_attack, check_epsilon
 from practical_dl.engine import resolve_device
+from practical_dl.params import check_known_keys
 from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
 from practical_dl.training_setup import input_standardiser, trained_model, training_config
 
@@ -24,9 +25,7 @@ KNOWN_KEYS = {"models", "robust_models", "baseline", "epsilons", "attacks", "tes
 
 def check_adversarial_parameters(params: dict[str, Any]) -> dict[str, AttackConfig]:
     """Validate the ``adversarial`` block; return its attacks by name. Errors name the parameter."""
-    unknown = sorted(set(params) - KNOWN_KEYS)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(f'adversarial.{k}' for k in unknown)}; known: {sorted(KNOWN_KEYS)}")
+    check_known_keys(params, KNOWN_KEYS, "adversarial")
     epsilons = params.get("epsilons")
     if not isinstance(epsilons, list) or not epsilons:
         raise ValueError(f"parameter adversarial.epsilons must be a non-empty list, got {epsilons!r}")

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from practical_dl.engine import TrainConfig
+from practical_dl.params import check_known_keys
 from practical_dl.training_setup import model_from_params, training_config
 
 MEMBER_KEYS = {"model", "training", "value"}
@@ -46,15 +47,9 @@ def member_spec(tricks: dict[str, Any], defaults: dict[str, Any], sweep: str, me
     """
     where = f"tricks.sweeps.{sweep}"
     sweep_spec = tricks["sweeps"][sweep] or {}
-    unknown = set(sweep_spec) - SWEEP_KEYS
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(f'{where}.{k}' for k in sorted(unknown))}; known: {sorted(SWEEP_KEYS)}")
+    check_known_keys(sweep_spec, SWEEP_KEYS, where)
     spec = sweep_spec["members"][member] or {}
-    unknown = set(spec) - MEMBER_KEYS
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(f'{where}.members.{member}.{k}' for k in sorted(unknown))}; known: {sorted(MEMBER_KEYS)}"
-        )
+    check_known_keys(spec, MEMBER_KEYS, f"{where}.members.{member}")
     base_training = deep_merge(tricks.get("training") or {}, sweep_spec.get("training"))
     training = deep_merge(base_training, spec.get("training"))
     model = deep_merge(deep_merge(tricks.get("model") or {}, sweep_spec.get("model")), spec.get("model"))

@@ -1,0 +1,478 @@
+"""A DCGAN for small grey images (Radford et al. 2015), and classifier-based scores of its samples.
+
+Plain PyTorch, usable without Kedro::
+
+    from practical_dl.gan import GANConfig, train_dcgan
+    result = train_dcgan(uint8_images, GANConfig(epochs=5))
+    samples = result.generator.sample(64)            # N x 1 x 28 x 28 in [0, 1]
+
+The paper's guidelines: strided convolutions in the discriminator and fractionally-strided
+(transposed) ones in the generator, no pooling and no fully-connected hidden layers, batch norm
+in both (not on the generator's output nor the discriminator's input), ReLU in the generator
+with a tanh output, LeakyReLU(0.2) in the discriminator, weights drawn from N(0, 0.02), Adam with
+a learning rate of 2e-4 and beta1 = 0.5.
+
+Quality is measured with a classifier trained on the same digits instead of Inception v3 (whose
+weights a closed machine cannot download, and which knows nothing of digits): the Inception
+Score of its predicted class probabilities (10 classes, so at most 10) and the Fréchet distance
+between its penultimate features of generated and of real images. torchmetrics computes both
+from the logits and features handed to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from tqdm.auto import tqdm
+
+from practical_dl.engine import autocast_context, resolve_device, resolve_precision
+from practical_dl.params import settings_from_params
+
+logger = logging.getLogger(__name__)
+
+
+class Generator(nn.Module):
+    """Latent vector ``z`` (N x latent_dim) -> image in [-1, 1] (N x channels x 28 x 28).
+
+    project to 7x7 (a 7x7 transposed convolution of the 1x1 input), then two fractionally-strided
+    convolutions to 14x14 and 28x28.
+    """
+
+    def __init__(self, latent_dim: int = 100, features: int = 32, channels: int = 1) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, features * 4, 7, 1, 0, bias=False),
+            nn.BatchNorm2d(features * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(features * 4, features * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(features * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(features * 2, channels, 4, 2, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, batch_size: int = 1000) -> torch.Tensor:
+        """``n`` images in [0, 1] on the CPU from latent vectors drawn with ``generator``."""
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return self.decode(z, batch_size)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Images in [0, 1] on the CPU for the latent vectors ``z`` (eval mode: batch norm uses its running statistics)."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = torch.cat([self(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)])
+        self.train(was_training)
+        return (out + 1) / 2
+
+
+class Discriminator(nn.Module):
+    """Image in [-1, 1] (N x channels x 28 x 28) -> one logit per image (real vs generated)."""
+
+    def __init__(self, features: int = 32, channels: int = 1) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, features * 2, 4, 2, 1),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(features * 2, features * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(features * 4),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(features * 4, 1, 7, 1, 0),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN's initialisation: convolutions from N(0, 0.02), batch-norm scales from N(1, 0.02)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+@dataclass
+class GANConfig:
+    """Everything that decides how the DCGAN is trained (``parameters_gan.yml``: ``gan.training``)."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    latent_dim: int = 100
+    generator_features: int = 32
+    discriminator_features: int = 32
+    real_label: float = 1.0  # < 1: one-sided label smoothing (Salimans et al. 2016)
+    seed: int = 2022
+    device: str = "auto"
+    precision: str = "auto"
+    checkpoint_every: int = 1  # keep the generator's weights every this many epochs
+    fixed_samples: int = 64  # the same latent vectors every epoch: the progress grid
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in (
+            "epochs",
+            "batch_size",
+            "latent_dim",
+            "generator_features",
+            "discriminator_features",
+            "checkpoint_every",
+            "fixed_samples",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1 or not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not 0.5 < self.real_label <= 1:
+            raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be one of auto, fp32, bf16, got {self.precision!r}")
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any] | None, where: str = "gan.training") -> GANConfig:
+        """Build from a parameter block; errors name the parameter as ``where.key``."""
+        return settings_from_params(cls, params, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GANResult:
+    generator: Generator
+    discriminator: Discriminator
+    history: list[dict[str, float]]
+    progress: list[np.ndarray]  # the fixed latent vectors' images after every epoch (uint8)
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # epoch -> generator weights
+    diverged: bool = False
+    divergence_reason: str = ""
+
+
+def build_gan(config: GANConfig, channels: int = 1) -> tuple[Generator, Discriminator]:
+    """A generator and a discriminator with DCGAN's initial weights (seeded by the caller)."""
+    generator = Generator(config.latent_dim, config.generator_features, channels)
+    discriminator = Discriminator(config.discriminator_features, channels)
+    generator.apply(init_dcgan_weights)
+    discriminator.apply(init_dcgan_weights)
+    return generator, discriminator
+
+
+def to_tanh_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (0..255) -> float in [-1, 1], the range of the generator's tanh."""
+    return images.float() * (2.0 / 255.0) - 1.0
+
+
+def gan_step(
+    generator: Generator,
+    discriminator: Discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    real_label: float = 1.0,
+    autocast=None,
+) -> torch.Tensor:
+    """One update of the discriminator, then one of the generator (non-saturating loss).
+
+    Returns ``[loss_d, loss_g, D(x), D(G(z))]`` summed over the batch, as a device tensor.
+    """
+    autocast = autocast or (lambda: autocast_context(real.device, "fp32"))
+    n = real.shape[0]
+    z = torch.randn(n, generator.latent_dim, device=real.device)
+    with autocast():
+        fake = generator(z)
+        d_real = discriminator(real).float()
+        d_fake = discriminator(fake.detach()).float()
+        loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_label)) + F.binary_cross_entropy_with_logits(
+            d_fake, torch.zeros_like(d_fake)
+        )
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    discriminator.requires_grad_(False)  # the generator's step needs no gradients of D's weights
+    with autocast():
+        d_on_fake = discriminator(fake).float()
+        loss_g = F.binary_cross_entropy_with_logits(d_on_fake, torch.ones_like(d_on_fake))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    discriminator.requires_grad_(True)
+    return torch.stack(
+        [loss_d.detach() * n, loss_g.detach() * n, torch.sigmoid(d_real.detach()).sum(), torch.sigmoid(d_fake.detach()).sum()]
+    )
+
+
+def train_dcgan(
+    images: np.ndarray,
+    config: GANConfig,
+    score: Callable[[Generator, int], dict[str, float]] | None = None,
+    on_epoch: Callable[[int, dict[str, float], np.ndarray], None] | None = None,
+) -> GANResult:
+    """Train a DCGAN on uint8 ``N x C x H x W`` images (H = W = 28).
+
+    After every epoch: the losses, the discriminator's mean outputs D(x) and D(G(z)), and
+    ``score(generator, epoch)`` (e.g. Inception Score and Fréchet distance) go into the history;
+    the fixed latent vectors' images are kept; ``on_epoch(epoch, row, images)`` is called (e.g. to
+    log them to MLflow). A non-finite loss stops training (``diverged``) with what was learnt so far.
+    """
+    if images.ndim != 4 or images.shape[-2:] != (28, 28):
+        raise ValueError(f"the DCGAN is built for N x C x 28 x 28 images, got shape {images.shape}")
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    generator, discriminator = build_gan(config, images.shape[1])
+    generator.to(device).train()
+    discriminator.to(device).train()
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    order = torch.Generator().manual_seed(config.seed)
+    fixed_z = torch.randn(config.fixed_samples, config.latent_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+    steps = len(data) // config.batch_size  # the last, smaller batch is dropped: batch norm wants full ones
+    if steps == 0:
+        raise ValueError(f"gan.training.batch_size={config.batch_size} is larger than the {len(data)} training images")
+    logger.info("Training the DCGAN on %s (%s), %d images, %d steps per epoch", device, precision, len(data), steps)
+
+    history: list[dict[str, float]] = []
+    progress: list[np.ndarray] = []
+    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    diverged, reason = False, ""
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        perm = torch.randperm(len(data), generator=order).to(device)
+        sums = torch.zeros(4, device=device)
+        with tqdm(total=steps, desc=f"DCGAN epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch") as bar:
+            for i in range(steps):
+                real = to_tanh_range(data.index_select(0, perm[i * config.batch_size : (i + 1) * config.batch_size]))
+                sums += gan_step(
+                    generator, discriminator, opt_g, opt_d, real, config.real_label, lambda: autocast_context(device, precision)
+                )
+                bar.update(1)
+        seen = steps * config.batch_size
+        loss_d, loss_g, d_x, d_gz = (float(v) / seen for v in sums)  # the one read-back of the epoch
+        row = {"epoch": epoch, "loss_d": loss_d, "loss_g": loss_g, "d_real": d_x, "d_fake": d_gz, "seconds": time.perf_counter() - start}
+        if not all(math.isfinite(v) for v in (loss_d, loss_g)):
+            diverged, reason = True, f"non-finite loss at epoch {epoch} (discriminator {loss_d}, generator {loss_g})"
+        if score is not None and not diverged:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                row |= score(generator, epoch)
+        grid = (generator.decode(fixed_z) * 255).round().to(torch.uint8).numpy()
+        progress.append(grid)
+        history.append(row)
+        if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+            checkpoints[epoch] = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+        logger.info(
+            "DCGAN epoch %d/%d: loss D %.3f G %.3f | D(x) %.2f D(G(z)) %.2f%s | %.1fs",
+            epoch,
+            config.epochs,
+            loss_d,
+            loss_g,
+            d_x,
+            d_gz,
+            "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "seconds"}),
+            row["seconds"],
+        )
+        if on_epoch is not None:
+            on_epoch(epoch, row, grid)
+        if diverged:
+            logger.warning("DCGAN diverged: %s; training stopped", reason)
+            break
+    generator.eval()
+    discriminator.eval()
+    return GANResult(generator, discriminator, history, progress, checkpoints, diverged, reason)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+class _Given(nn.Module):
+    """Hands torchmetrics the logits or features we computed (its "feature extractor")."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+    """exp(E_x KL(p(y|x) || p(y))) from class logits, mean and standard deviation over ``splits``.
+
+    1 when every image gets the same prediction; the number of classes when the predictions are
+    confident and spread evenly over the classes.
+    """
+    with warnings.catch_warnings():
+        # "will save all extracted features": we hand it the logits, which are small
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        metric = InceptionScore(feature=_Given(logits.shape[1]), splits=splits)
+    metric.update(logits.double())
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # torchmetrics shuffles with the global generator
+        warnings.filterwarnings("ignore", message=".*degrees of freedom.*")  # the std of a single split
+        torch.manual_seed(0)
+        mean, std = metric.compute()
+    return float(mean), float(std) if splits > 1 else 0.0
+
+
+class FrechetDistance:
+    """Fréchet distance between Gaussians fitted to features of real and of generated images;
+    the real statistics are computed once and kept."""
+
+    def __init__(self, real_features: torch.Tensor) -> None:
+        self.metric = FrechetInceptionDistance(feature=_Given(real_features.shape[1]), reset_real_features=False)
+        self.metric.update(real_features.double(), real=True)
+
+    def __call__(self, fake_features: torch.Tensor) -> float:
+        self.metric.reset()
+        self.metric.update(fake_features.double(), real=False)
+        return float(self.metric.compute())
+
+
+class ClassifierProbe:
+    """Class logits and penultimate features of a trained classifier for images in [0, 1].
+
+    ``model`` must have ``features(x)`` and an ``output`` layer (SimpLeNet has both); ``mean`` and
+    ``std`` are the standardisation it was trained with (in [0, 1] units).
+    """
+
+    def __init__(self, model: nn.Module, mean, std, device: torch.device | str = "cpu", batch_size: int = 1000) -> None:
+        if not callable(getattr(model, "features", None)) or not isinstance(getattr(model, "output", None), nn.Module):
+            raise ValueError(
+                f"the scoring classifier must have features() and an output layer (e.g. simplenet), got {type(model).__name__}"
+            )
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def __call__(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, features = [], []
+        for i in range(0, len(images01), self.batch_size):
+            x = (images01[i : i + self.batch_size].to(self.device).float() - self.mean) / self.std
+            f = self.model.features(x)
+            features.append(f.float().cpu())
+            logits.append(self.model.output(f).float().cpu())
+        return torch.cat(logits), torch.cat(features)
+
+
+class GANScorer:
+    """Inception Score and Fréchet distance of ``samples`` generated images, against real features."""
+
+    def __init__(self, probe: ClassifierProbe, real_images01: torch.Tensor, samples: int = 5000, splits: int = 10, seed: int = 0) -> None:
+        self.probe = probe
+        self.samples = samples
+        self.splits = splits
+        self.seed = seed
+        _, real_features = probe(real_images01)
+        self.frechet = FrechetDistance(real_features)
+
+    def __call__(self, generator: Generator, epoch: int = 0) -> dict[str, float]:
+        images = generator.sample(self.samples, torch.Generator().manual_seed(self.seed + epoch))
+        logits, features = self.probe(images)
+        mean, std = inception_score(logits, self.splits)
+        return {"inception_score": mean, "inception_score_std": std, "frechet_distance": self.frechet(features)}
+
+
+# --------------------------------------------------------------------------- the latent space
+
+
+@dataclass
+class LatentGroup:
+    """Generated samples of one digit (as the classifier sees it) in one stroke style: ``bold``
+    (the most ink) or ``thin`` (the least)."""
+
+    digit: int
+    style: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.digit, bool) or not isinstance(self.digit, int) or self.digit < 0:
+            raise ValueError(f"digit must be a class index >= 0, got {self.digit!r}")
+        if self.style not in ("bold", "thin"):
+            raise ValueError(f"style must be 'bold' or 'thin', got {self.style!r}")
+
+    def __str__(self) -> str:
+        return f"{self.style} {self.digit}"
+
+
+def interpolate(z_from: torch.Tensor, z_to: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` latent vectors on the straight line from ``z_from`` to ``z_to`` (both ends included)."""
+    t = torch.linspace(0, 1, steps).view(-1, 1)
+    return (1 - t) * z_from.view(1, -1) + t * z_to.view(1, -1)
+
+
+def latent_arithmetic(
+    generator: Generator,
+    probe: ClassifierProbe,
+    a: LatentGroup,
+    b: LatentGroup,
+    c: LatentGroup,
+    samples: int = 4000,
+    group_size: int = 8,
+    noise: float = 0.25,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """DCGAN's vector arithmetic: mean(z of group a) - mean(z of b) + mean(z of c).
+
+    Groups are picked among ``samples`` generated images: the ``4 x group_size`` most probable
+    images of the group's digit, of which the ``group_size`` with the most (bold) or least (thin)
+    ink. The result vector is decoded with ``group_size - 1`` variants (uniform noise of
+    ``noise`` added, as in the paper). Returns the groups' and results' images (uint8), the
+    classifier's predictions and each image's ink (mean intensity).
+    """
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, generator.latent_dim, generator=rng)
+    images = generator.decode(z)
+    logits, _ = probe(images)
+    probs = logits.softmax(1)
+    ink = images.mean(dim=(1, 2, 3))
+    groups = {}
+    for key, group in (("a", a), ("b", b), ("c", c)):
+        if group.digit >= probs.shape[1]:
+            raise ValueError(f"digit {group.digit} of group {key} is not a class of the classifier ({probs.shape[1]} classes)")
+        likely = torch.argsort(probs[:, group.digit], descending=True)[: 4 * group_size]
+        by_ink = likely[torch.argsort(ink[likely], descending=group.style == "bold")][:group_size]
+        groups[key] = by_ink
+    result_z = z[groups["a"]].mean(0) - z[groups["b"]].mean(0) + z[groups["c"]].mean(0)
+    variants = torch.cat([result_z.view(1, -1), result_z + noise * (2 * torch.rand(group_size - 1, z.shape[1], generator=rng) - 1)])
+    result_images = generator.decode(variants)
+    result_logits, _ = probe(result_images)
+
+    def described(idx_images: torch.Tensor, idx_logits: torch.Tensor) -> dict[str, Any]:
+        return {
+            "images": (idx_images * 255).round().to(torch.uint8).numpy(),
+            "predicted": idx_logits.argmax(1).numpy(),
+            "ink": idx_images.mean(dim=(1, 2, 3)).numpy(),
+        }
+
+    out = {key: described(images[idx], logits[idx]) | {"name": str(group)} for (key, idx), group in zip(groups.items(), (a, b, c))}
+    out["result"] = described(result_images, result_logits) | {"name": f"{a} − {b} + {c}"}
+    return out

@@ -1,0 +1,230 @@
+"""Nodes of the ``gan`` pipeline (thin: the DCGAN and its scores are in ``practical_dl.gan``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+
+from practical_dl import plots
+from practical_dl.engine import resolve_device
+from practical_dl.gan import (
+    ClassifierProbe,
+    FrechetDistance,
+    GANConfig,
+    GANScorer,
+    Generator,
+    LatentGroup,
+    inception_score,
+    interpolate,
+    latent_arithmetic,
+    train_dcgan,
+)
+from practical_dl.params import check_known_keys
+from practical_dl.training_setup import input_standardiser, trained_model, training_config
+
+logger = logging.getLogger(__name__)
+
+KNOWN_KEYS = {"classifier", "training", "scores", "samples", "interpolation", "arithmetic"}
+
+
+def check_gan_parameters(gan: dict[str, Any]) -> GANConfig:
+    """Validate the ``gan`` block; errors name the parameter."""
+    check_known_keys(gan, KNOWN_KEYS, "gan")
+    config = GANConfig.from_dict(gan.get("training"), "gan.training")
+    for block, keys in (
+        ("scores", ("samples", "splits")),
+        ("samples", ("count",)),
+        ("interpolation", ("pairs", "steps")),
+        ("arithmetic", ("samples", "group_size")),
+    ):
+        for key in keys:
+            value = (gan.get(block) or {}).get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"parameter gan.{block}.{key} must be a positive integer, got {value!r}")
+    for key in ("a", "b", "c"):
+        spec = (gan.get("arithmetic") or {}).get(key)
+        if spec is not None:
+            try:
+                LatentGroup(**spec)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"invalid parameter gan.arithmetic.{key}: {exc}") from None
+    return config
+
+
+def _probe(weights, model_params, training_params, training_defaults, stats, images: np.ndarray, device) -> ClassifierProbe:
+    label = model_params.get("label", model_params["name"])
+    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    standardiser = input_standardiser(config, stats, images.shape[1])
+    return ClassifierProbe(trained_model(weights, model_params, images), standardiser.mean, standardiser.std, device)
+
+
+def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(split["images"]).float() / 255.0
+
+
+def train_gan(
+    train_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    classifier_weights: dict[str, torch.Tensor],
+    classifier_model: dict[str, Any],
+    classifier_training: dict[str, Any],
+    training_defaults: dict[str, Any],
+    gan: dict[str, Any],
+) -> dict[str, Any]:
+    """Train the DCGAN on the training split, scored after every epoch by the classifier against
+    the test split; the fixed-noise samples of every epoch go to MLflow as they are made."""
+    config = check_gan_parameters(gan)
+    scores = gan.get("scores") or {}
+    device = resolve_device(config.device)
+    probe = _probe(
+        classifier_weights, classifier_model, classifier_training, training_defaults, standardisation_stats, test_split["images"], device
+    )
+    scorer = GANScorer(probe, _unit(test_split), int(scores.get("samples", 5000)), int(scores.get("splits", 10)), config.seed)
+
+    def log_progress(epoch: int, row: dict[str, float], grid: np.ndarray) -> None:
+        if mlflow.active_run() is None:
+            return
+        figure = plots.image_grid_figure(grid, [""] * len(grid), f"DCGAN, fixed latent vectors, after epoch {epoch}", columns=16)
+        mlflow.log_figure(figure, f"plots/gan/progress/epoch_{epoch:03d}.png")
+        plots.close(figure)
+
+    result = train_dcgan(train_split["images"], config, score=scorer, on_epoch=log_progress)
+    if result.diverged:
+        logger.error("the DCGAN diverged (%s): its weights are those of the last epoch", result.divergence_reason)
+    history = pd.DataFrame(result.history)
+    history["diverged"] = result.diverged
+    real_score, _ = inception_score(probe(_unit(test_split))[0], int(scores.get("splits", 10)))
+    metric_keys = [k for k in result.history[0] if k != "epoch"]
+    metrics = {k: [{"step": int(r["epoch"]), "value": float(r[k])} for r in result.history if k in r] for k in metric_keys}
+    shown = min(16, config.fixed_samples)
+    progress = plots.image_rows_figure(
+        [(f"epoch {r['epoch']}", grid[:shown], [], None) for r, grid in zip(result.history, result.progress)],
+        "DCGAN: the same latent vectors after every epoch",
+    )
+    return {
+        "generator": {k: v.detach().cpu().contiguous() for k, v in result.generator.state_dict().items()},
+        "discriminator": {k: v.detach().cpu().contiguous() for k, v in result.discriminator.state_dict().items()},
+        "checkpoints": {f"epoch_{epoch:03d}": state for epoch, state in result.checkpoints.items()},
+        "history": history,
+        "metrics": metrics,
+        "progress_plot": progress,
+        "training_plot": plots.gan_training_figure(history, real_score),
+    }
+
+
+def explore_generator(
+    generator_weights: dict[str, torch.Tensor],
+    test_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    classifier_weights: dict[str, torch.Tensor],
+    classifier_model: dict[str, Any],
+    classifier_training: dict[str, Any],
+    training_defaults: dict[str, Any],
+    gan: dict[str, Any],
+) -> dict[str, Any]:
+    """Final scores (beside those of real images), a sample grid, latent interpolations and
+    DCGAN's latent vector arithmetic."""
+    config = check_gan_parameters(gan)
+    device = resolve_device(config.device)
+    generator = Generator(config.latent_dim, config.generator_features, test_split["images"].shape[1])
+    try:
+        generator.load_state_dict(generator_weights)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the saved generator does not fit parameters gan.training ({gan.get('training')}); rerun `kedro run --pipelines gan`: {exc}"
+        ) from None
+    generator.to(device).eval()
+    probe = _probe(
+        classifier_weights, classifier_model, classifier_training, training_defaults, standardisation_stats, test_split["images"], device
+    )
+    scores_params = gan.get("scores") or {}
+    splits = int(scores_params.get("splits", 10))
+    n = int(scores_params.get("final_samples", len(test_split["labels"])))
+    test_logits, test_features = probe(_unit(test_split))
+    val_logits, val_features = probe(_unit(validation_split))
+    frechet = FrechetDistance(test_features)
+    rng = torch.Generator().manual_seed(config.seed + 10_000)
+    fake_logits, fake_features = probe(generator.sample(n, rng))
+    scores = {
+        "generated_images": n,
+        "inception_score": inception_score(fake_logits, splits)[0],
+        "frechet_distance": frechet(fake_features),
+        "real_test_inception_score": inception_score(test_logits, splits)[0],
+        "real_validation_frechet_distance": frechet(val_features),  # real against real: the floor
+        "generated_class_shares": np.bincount(fake_logits.argmax(1).numpy(), minlength=fake_logits.shape[1]).tolist(),
+    }
+    logger.info(
+        "DCGAN: Inception Score %.2f (real test images %.2f), Fréchet distance %.2f (validation against test %.2f)",
+        scores["inception_score"],
+        scores["real_test_inception_score"],
+        scores["frechet_distance"],
+        scores["real_validation_frechet_distance"],
+    )
+
+    count = int((gan.get("samples") or {}).get("count", 100))
+    images = generator.sample(count, rng)
+    logits, _ = probe(images)
+    confidence, predicted = logits.softmax(1).max(1)
+    samples_plot = plots.image_grid_figure(
+        (images * 255).round().to(torch.uint8).numpy(),
+        [f"{p} ({c:.0%})" for p, c in zip(predicted.tolist(), confidence.tolist())],
+        f"DCGAN samples, captioned with the classifier's prediction (confidence); IS {scores['inception_score']:.2f}",
+    )
+
+    interp = gan.get("interpolation") or {}
+    pairs, steps = int(interp.get("pairs", 8)), int(interp.get("steps", 10))
+    rows = []
+    for k in range(pairs):
+        z = torch.randn(2, config.latent_dim, generator=rng)
+        line = generator.decode(interpolate(z[0], z[1], steps))
+        predicted = probe(line)[0].argmax(1).tolist()
+        rows.append((f"pair {k + 1}", (line * 255).round().to(torch.uint8).numpy(), [str(p) for p in predicted], None))
+    interpolation_plot = plots.image_rows_figure(
+        rows, "DCGAN: straight lines between latent vectors (captions: the classifier's prediction)"
+    )
+
+    arithmetic_params = gan.get("arithmetic") or {}
+    groups = {key: LatentGroup(**arithmetic_params[key]) for key in ("a", "b", "c")}
+    arithmetic = latent_arithmetic(
+        generator,
+        probe,
+        groups["a"],
+        groups["b"],
+        groups["c"],
+        samples=int(arithmetic_params.get("samples", 4000)),
+        group_size=int(arithmetic_params.get("group_size", 8)),
+        noise=float(arithmetic_params.get("noise", 0.25)),
+        seed=config.seed,
+    )
+    result = arithmetic["result"]
+    scores["arithmetic"] = {
+        "expression": result["name"],
+        "result_share_of_digit_c": float((result["predicted"] == groups["c"].digit).mean()),
+        "result_mean_ink": float(result["ink"].mean()),
+        **{f"group_{key}_mean_ink": float(arithmetic[key]["ink"].mean()) for key in ("a", "b", "c")},
+    }
+    arithmetic_plot = plots.image_rows_figure(
+        [
+            (part["name"], part["images"], [f"{p} · ink {i:.2f}" for p, i in zip(part["predicted"], part["ink"])], None)
+            for part in arithmetic.values()
+        ],
+        f"DCGAN latent arithmetic: mean z of '{groups['a']}' − '{groups['b']}' + '{groups['c']}' (last row: the result, then noisy variants)",
+    )
+    mlflow_scores = {
+        k: {"step": 0, "value": float(scores[k])}
+        for k in ("inception_score", "frechet_distance", "real_test_inception_score", "real_validation_frechet_distance")
+    }
+    return {
+        "scores": scores,
+        "scores_mlflow": mlflow_scores,
+        "samples_plot": samples_plot,
+        "interpolation_plot": interpolation_plot,
+        "arithmetic_plot": arithmetic_plot,
+    }

@@ -1,0 +1,52 @@
+"""The ``gan`` pipeline: train a DCGAN on the training split, scored after every epoch with the
+project's own classifier (``gan.classifier``, trained by the ``training`` pipeline), then
+explore what it learnt: samples, latent interpolations and latent vector arithmetic."""
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipeline_helpers import reading_across_namespaces
+from practical_dl.project_config import load_project_parameters
+
+from .nodes import explore_generator, train_gan
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    classifier = (load_project_parameters().get("gan") or {}).get("classifier", "simplenet")
+    scoring = [
+        f"{classifier}.weights",
+        f"params:{classifier}.model",
+        f"params:{classifier}.training",
+        "params:training_defaults",
+        "params:gan",
+    ]
+    with reading_across_namespaces():
+        return Pipeline(
+            [
+                Node(
+                    train_gan,
+                    inputs=["train_split", "test_split", "standardisation_stats", *scoring],
+                    outputs={
+                        "generator": "dcgan_generator.weights",
+                        "discriminator": "dcgan_discriminator.weights",
+                        "checkpoints": "gan_checkpoints",
+                        "history": "gan_history",
+                        "metrics": "gan_metric_history",
+                        "progress_plot": "gan_progress_plot",
+                        "training_plot": "gan_training_plot",
+                    },
+                    name="train_gan",
+                ),
+                Node(
+                    explore_generator,
+                    inputs=["dcgan_generator.weights", "test_split", "validation_split", "standardisation_stats", *scoring],
+                    outputs={
+                        "scores": "gan_scores",
+                        "scores_mlflow": "gan_scores_mlflow",
+                        "samples_plot": "gan_samples_plot",
+                        "interpolation_plot": "gan_interpolation_plot",
+                        "arithmetic_plot": "gan_arithmetic_plot",
+                    },
+                    name="explore_generator",
+                ),
+            ]
+        )

@@ -1,0 +1,131 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from practical_dl.gan import (
+    ClassifierProbe,
+    Discriminator,
+    FrechetDistance,
+    GANConfig,
+    Generator,
+    LatentGroup,
+    build_gan,
+    gan_step,
+    inception_score,
+    interpolate,
+    latent_arithmetic,
+    train_dcgan,
+)
+from practical_dl.models import SimpLeNet
+from practical_dl.pipelines.gan.nodes import check_gan_parameters
+
+
+def test_generator_and_discriminator_shapes():
+    g, d = Generator(latent_dim=16, features=8), Discriminator(features=8)
+    x = g(torch.randn(5, 16))
+    assert x.shape == (5, 1, 28, 28)
+    assert x.min() >= -1 and x.max() <= 1  # tanh output
+    assert d(x).shape == (5,)
+    samples = g.sample(7, torch.Generator().manual_seed(0))
+    assert samples.shape == (7, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_one_training_step_changes_both_networks():
+    torch.manual_seed(0)
+    config = GANConfig(latent_dim=16, generator_features=8, discriminator_features=8)
+    g, d = build_gan(config)
+    before_g = [p.detach().clone() for p in g.parameters()]
+    before_d = [p.detach().clone() for p in d.parameters()]
+    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    sums = gan_step(g, d, opt_g, opt_d, torch.rand(8, 1, 28, 28) * 2 - 1)
+    assert torch.isfinite(sums).all()
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, g.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, d.parameters()))
+
+
+def test_inception_score_of_constant_predictions_is_one():
+    logits = torch.tensor([[5.0, 1.0, 0.0]]).repeat(300, 1)
+    assert inception_score(logits, splits=3)[0] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_inception_score_of_confident_even_predictions_is_the_number_of_classes():
+    # confident to float64 precision (p = 1 - 9 e^-40), 100 images per class
+    logits = torch.full((1000, 10), -20.0)
+    logits[torch.arange(1000), torch.arange(1000) % 10] = 20.0
+    assert inception_score(logits, splits=1)[0] == pytest.approx(10.0, rel=1e-9)
+
+
+def test_inception_score_of_confident_predictions_over_half_the_classes_is_five():
+    logits = torch.full((1000, 10), -20.0)
+    logits[torch.arange(1000), torch.arange(1000) % 5] = 20.0
+    assert inception_score(logits, splits=1)[0] == pytest.approx(5.0, rel=1e-9)
+
+
+def test_frechet_distance_known_values():
+    torch.manual_seed(0)
+    real = torch.randn(4000, 6)
+    distance = FrechetDistance(real)
+    assert distance(real) == pytest.approx(0.0, abs=1e-6)
+    shift = torch.tensor([1.0, 2.0, 0.0, 0.0, 0.0, 0.0])
+    assert distance(real + shift) == pytest.approx(5.0, abs=1e-6)  # same covariance: |mu1 - mu2|^2
+    assert distance(real * 2) > distance(real * 1.1) > 0
+
+
+def test_training_is_reproducible_and_keeps_history_progress_and_checkpoints():
+    images = torch.randint(0, 256, (96, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
+    config = GANConfig(
+        epochs=2, batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, progress=False, fixed_samples=6, device="cpu"
+    )
+    calls = []
+    first = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)}, on_epoch=lambda e, row, grid: calls.append(e))
+    second = train_dcgan(images, config)
+    assert [r["epoch"] for r in first.history] == [1, 2] and calls == [1, 2]
+    assert first.history[0]["score"] == 1.0
+    assert [r["loss_d"] for r in first.history] == [r["loss_d"] for r in second.history]
+    assert all(math.isfinite(r["loss_g"]) for r in first.history)
+    assert len(first.progress) == 2 and first.progress[0].shape == (6, 1, 28, 28) and first.progress[0].dtype == np.uint8
+    assert sorted(first.checkpoints) == [1, 2]
+
+
+def test_training_refuses_images_of_the_wrong_size():
+    with pytest.raises(ValueError, match="28 x 28"):
+        train_dcgan(np.zeros((10, 1, 32, 32), dtype=np.uint8), GANConfig(epochs=1))
+
+
+def test_interpolation_runs_from_one_vector_to_the_other():
+    a, b = torch.zeros(4), torch.ones(4)
+    line = interpolate(a, b, 5)
+    assert line.shape == (5, 4)
+    assert torch.equal(line[0], a) and torch.equal(line[-1], b) and torch.allclose(line[2], torch.full((4,), 0.5))
+
+
+def test_latent_arithmetic_picks_groups_by_digit_and_ink():
+    torch.manual_seed(0)
+    generator = Generator(latent_dim=8, features=4)
+    probe = ClassifierProbe(SimpLeNet(), [0.13], [0.31])
+    out = latent_arithmetic(
+        generator, probe, LatentGroup(7, "bold"), LatentGroup(7, "thin"), LatentGroup(1, "thin"), samples=200, group_size=4
+    )
+    assert set(out) == {"a", "b", "c", "result"}
+    assert all(out[k]["images"].shape == (4, 1, 28, 28) for k in out)
+    assert out["a"]["ink"].mean() >= out["b"]["ink"].mean()  # same candidates (digit 7), most against least ink
+
+
+@pytest.mark.parametrize(
+    "gan, message",
+    [
+        ({"training": {"lr": -1.0}}, r"gan\.training\.lr"),
+        ({"training": {"epochs": 0}}, r"gan\.training\.epochs"),
+        ({"training": {"real_label": 0.3}}, r"gan\.training\.real_label"),
+        ({"training": {"learning_rate": 0.1}}, r"gan\.training\.learning_rate"),
+        ({"scores": {"samples": 0}}, r"gan\.scores\.samples"),
+        ({"arithmetic": {"a": {"digit": 7, "style": "italic"}}}, r"gan\.arithmetic\.a"),
+        ({"generator": {}}, r"gan\.generator"),
+    ],
+)
+def test_bad_gan_parameters_name_the_parameter(gan, message):
+    with pytest.raises(ValueError, match=message):
+        check_gan_parameters(gan)
