@@ -272,7 +272,7 @@ def gan_training_figure(history: pd.DataFrame, real_inception_score: float | Non
         ax_is.legend(fontsize=8)
         ax_fd.plot(history["epoch"], history["frechet_distance"], "o-")
     ax_is.set(xlabel="epoch", ylabel="score (max 10)", title="Classifier-based Inception Score")
-    ax_fd.set(xlabel="epoch", ylabel="distance", yscale="log", title="Fréchet distance to the test set")
+    ax_fd.set(xlabel="epoch", ylabel="distance", ylim=(0, None), title="Fréchet distance to the test set")
     for ax in (ax_loss, ax_d, ax_is, ax_fd):
         ax.grid(alpha=0.3)
     return fig
