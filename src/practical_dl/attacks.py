@@ -46,8 +46,12 @@ class PixelSpaceModel(nn.Module):
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> what the wrapped model was trained on."""
+        return (x - self.mean) / self.std
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self.mean) / self.std)
+        return self.model(self.standardise(x))
 
 
 def _input_gradient_sign(forward: Forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

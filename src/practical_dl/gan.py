@@ -37,7 +37,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from tqdm.auto import tqdm
 
-from practical_dl.engine import autocast_context, resolve_device, resolve_precision
+from practical_dl.attacks import PixelSpaceModel
+from practical_dl.engine import PRECISIONS, autocast_context, resolve_device, resolve_precision
 from practical_dl.params import settings_from_params
 
 logger = logging.getLogger(__name__)
@@ -153,8 +154,8 @@ class GANConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if not 0.5 < self.real_label <= 1:
             raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be one of auto, fp32, bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @classmethod
     def from_dict(cls, params: dict[str, Any] | None, where: str = "gan.training") -> GANConfig:
@@ -358,42 +359,44 @@ class FrechetDistance:
 class ClassifierProbe:
     """Class logits and penultimate features of a trained classifier for images in [0, 1].
 
-    ``model`` must have ``features(x)`` and an ``output`` layer (SimpLeNet has both); ``mean`` and
-    ``std`` are the standardisation it was trained with (in [0, 1] units).
+    ``classifier`` is a :class:`~practical_dl.attacks.PixelSpaceModel` (the trained model with the
+    standardisation it was trained with); its model must have ``features(x)`` and an ``output``
+    layer (SimpLeNet has both).
     """
 
-    def __init__(self, model: nn.Module, mean, std, device: torch.device | str = "cpu", batch_size: int = 1000) -> None:
+    def __init__(self, classifier: PixelSpaceModel, device: torch.device | str = "cpu", batch_size: int = 1000) -> None:
+        model = classifier.model
         if not callable(getattr(model, "features", None)) or not isinstance(getattr(model, "output", None), nn.Module):
             raise ValueError(
                 f"the scoring classifier must have features() and an output layer (e.g. simplenet), got {type(model).__name__}"
             )
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.classifier = classifier.to(self.device).eval()
         self.batch_size = batch_size
 
     @torch.no_grad()
     def __call__(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, features = [], []
+        model = self.classifier.model
         for i in range(0, len(images01), self.batch_size):
-            x = (images01[i : i + self.batch_size].to(self.device).float() - self.mean) / self.std
-            f = self.model.features(x)
+            f = model.features(self.classifier.standardise(images01[i : i + self.batch_size].to(self.device).float()))
             features.append(f.float().cpu())
-            logits.append(self.model.output(f).float().cpu())
+            logits.append(model.output(f).float().cpu())
         return torch.cat(logits), torch.cat(features)
 
 
 class GANScorer:
-    """Inception Score and Fréchet distance of ``samples`` generated images, against real features."""
+    """Inception Score and Fréchet distance of ``samples`` generated images, against real features
+    (``real_inception_score``: the score of the real images themselves, for scale)."""
 
     def __init__(self, probe: ClassifierProbe, real_images01: torch.Tensor, samples: int = 5000, splits: int = 10, seed: int = 0) -> None:
         self.probe = probe
         self.samples = samples
         self.splits = splits
         self.seed = seed
-        _, real_features = probe(real_images01)
+        real_logits, real_features = probe(real_images01)
         self.frechet = FrechetDistance(real_features)
+        self.real_inception_score = inception_score(real_logits, splits)[0]
 
     def __call__(self, generator: Generator, epoch: int = 0) -> dict[str, float]:
         images = generator.sample(self.samples, torch.Generator().manual_seed(self.seed + epoch))

@@ -203,7 +203,7 @@ def transfer_figure(table: pd.DataFrame) -> Figure:
 
 def accuracy_under_attack_figure(results: Sequence[dict]) -> Figure:
     """Accuracy against epsilon: one colour per model, one line style per attack."""
-    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
     styles = ["-", "--", ":", "-."]
     attacks = list(dict.fromkeys(a for r in results for a in r["accuracy"]))
     for r, colour in zip(results, plt.cm.tab10.colors):
@@ -219,7 +219,7 @@ def accuracy_under_attack_figure(results: Sequence[dict]) -> Figure:
             )
     ax.set(xlabel="ε (L∞, pixel intensities in [0, 1])", ylabel="test accuracy (%)", ylim=(-2, 102), title="Accuracy under attack")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the axes: inside it would hide curves
     return fig
 
 

@@ -68,6 +68,20 @@ def trained_model(weights: dict[str, torch.Tensor], model_params: dict[str, Any]
     return model.eval()
 
 
+def trained_model_and_standardiser(
+    weights: dict[str, torch.Tensor],
+    model_params: dict[str, Any],
+    training_params: dict[str, Any] | None,
+    training_defaults: dict[str, Any] | None,
+    stats: dict,
+    images: np.ndarray,
+) -> tuple[nn.Module, Standardiser]:
+    """A trained model (eval mode) and the standardiser its training used, for images like ``images``."""
+    label = model_params.get("label", model_params["name"])
+    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    return trained_model(weights, model_params, images), input_standardiser(config, stats, images.shape[1])
+
+
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU, contiguous copies of a model's tensors, as safetensors requires."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}

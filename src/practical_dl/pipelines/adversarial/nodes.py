@@ -16,7 +16,7 @@ from practical_dl.attacks import AttackConfig, PixelSpaceModel, accuracy_under_a
 from practical_dl.engine import resolve_device
 from practical_dl.params import check_known_keys
 from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
-from practical_dl.training_setup import input_standardiser, trained_model, training_config
+from practical_dl.training_setup import trained_model_and_standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +32,8 @@ def check_adversarial_parameters(params: dict[str, Any]) -> dict[str, AttackConf
     values = [check_epsilon(e, f"adversarial.epsilons[{i}]") for i, e in enumerate(epsilons)]
     if values != sorted(values):
         raise ValueError(f"parameter adversarial.epsilons must be in increasing order, got {epsilons}")
-    for name in ("examples",):
-        for i, e in enumerate((params.get(name) or {}).get("epsilons") or []):
-            check_epsilon(e, f"adversarial.{name}.epsilons[{i}]")
+    for i, e in enumerate((params.get("examples") or {}).get("epsilons") or []):
+        check_epsilon(e, f"adversarial.examples.epsilons[{i}]")
     attacks = params.get("attacks")
     if not isinstance(attacks, dict) or not attacks:
         raise ValueError(f"parameter adversarial.attacks must map attack names to settings, got {attacks!r}")
@@ -69,10 +68,11 @@ def attack_model(
     split = stratified_subset(test_split, adversarial.get("test_images"), seed=int(adversarial.get("seed", 0)))
     images, labels = split["images"], split["labels"].astype(np.int64)
     label = model_params.get("label", model_params["name"])
-    config = training_config(training_defaults, training_params, where=f"{label}.training")
-    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
+    classifier, standardiser = trained_model_and_standardiser(
+        weights, model_params, training_params, training_defaults, standardisation_stats, images
+    )
     device = resolve_device(adversarial.get("device", "auto"))
-    attacked = PixelSpaceModel(trained_model(weights, model_params, images), standardiser).to(device).eval()
+    attacked = PixelSpaceModel(classifier, standardiser).to(device).eval()
     x = torch.from_numpy(images).float() / standardiser.scale
     y = torch.from_numpy(labels)
     epsilons = [float(e) for e in adversarial["epsilons"]]
@@ -112,7 +112,7 @@ def attack_model(
         "accuracy": accuracy,
         "attacks": {name: attack.to_dict() for name, attack in attacks.items()},
         "seconds": seconds,
-        "adversarial_training": config.adversarial,
+        "adversarial_training": {**(training_defaults or {}), **(training_params or {})}.get("adversarial"),
     }
     return result, figure
 

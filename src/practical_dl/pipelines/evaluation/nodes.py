@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from practical_dl import plots
 from practical_dl.engine import predict
 from practical_dl.models import count_parameters
-from practical_dl.training_setup import input_standardiser, trained_model, training_config
+from practical_dl.training_setup import trained_model_and_standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,10 @@ def evaluate_model(
     the confusion-matrix figure and a grid of misclassified digits.
     """
     images, labels = test_split["images"], test_split["labels"].astype(np.int64)
-    model = trained_model(weights, model_params, images)
+    model, standardiser = trained_model_and_standardiser(
+        weights, model_params, training_params, training_defaults, standardisation_stats, images
+    )
     label = model_params.get("label", model_params["name"])
-    config = training_config(training_defaults, training_params, where=f"{label}.training")
-    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
     logits = predict(model, images, standardiser, device=evaluation_params.get("device", "auto"))
     probs = torch.softmax(logits, 1)
     confidence, predicted = probs.max(1)
@@ -135,7 +135,9 @@ def visualise_learned_kernels(
 ) -> tuple[Figure, Figure]:
     """The first-layer kernels of a convolutional model and its feature maps for one test digit."""
     images = test_split["images"]
-    model = trained_model(weights, model_params, images)
+    model, standardiser = trained_model_and_standardiser(
+        weights, model_params, training_params, training_defaults, standardisation_stats, images
+    )
     label = model_params.get("label", model_params["name"])
     conv = getattr(model, "conv1", None)
     if conv is None:
@@ -144,8 +146,7 @@ def visualise_learned_kernels(
     if not 0 <= index < len(images):
         raise ValueError(f"parameter evaluation.feature_map_image={index} is outside the {len(images)} test images")
     kernels = conv.weight.detach().cpu().numpy()
-    config = training_config(training_defaults, training_params, where=f"{label}.training")
-    x = input_standardiser(config, standardisation_stats, images.shape[1])(torch.from_numpy(images[index : index + 1]))
+    x = standardiser(torch.from_numpy(images[index : index + 1]))
     with torch.inference_mode():
         maps = torch.relu(conv(x.to(conv.weight.device)))[0].cpu().numpy()
     kernels_fig = plots.kernels_figure(

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from practical_dl import plots
+from practical_dl.attacks import PixelSpaceModel
 from practical_dl.engine import resolve_device
 from practical_dl.gan import (
     ClassifierProbe,
@@ -25,7 +26,7 @@ from practical_dl.gan import (
     train_dcgan,
 )
 from practical_dl.params import check_known_keys
-from practical_dl.training_setup import input_standardiser, trained_model, training_config
+from practical_dl.training_setup import state_dict_for_saving, trained_model_and_standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +58,8 @@ def check_gan_parameters(gan: dict[str, Any]) -> GANConfig:
 
 
 def _probe(weights, model_params, training_params, training_defaults, stats, images: np.ndarray, device) -> ClassifierProbe:
-    label = model_params.get("label", model_params["name"])
-    config = training_config(training_defaults, training_params, where=f"{label}.training")
-    standardiser = input_standardiser(config, stats, images.shape[1])
-    return ClassifierProbe(trained_model(weights, model_params, images), standardiser.mean, standardiser.std, device)
+    classifier, standardiser = trained_model_and_standardiser(weights, model_params, training_params, training_defaults, stats, images)
+    return ClassifierProbe(PixelSpaceModel(classifier, standardiser), device)
 
 
 def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
@@ -99,7 +98,6 @@ def train_gan(
         logger.error("the DCGAN diverged (%s): its weights are those of the last epoch", result.divergence_reason)
     history = pd.DataFrame(result.history)
     history["diverged"] = result.diverged
-    real_score, _ = inception_score(probe(_unit(test_split))[0], int(scores.get("splits", 10)))
     metric_keys = [k for k in result.history[0] if k != "epoch"]
     metrics = {k: [{"step": int(r["epoch"]), "value": float(r[k])} for r in result.history if k in r] for k in metric_keys}
     shown = min(16, config.fixed_samples)
@@ -108,13 +106,13 @@ def train_gan(
         "DCGAN: the same latent vectors after every epoch",
     )
     return {
-        "generator": {k: v.detach().cpu().contiguous() for k, v in result.generator.state_dict().items()},
-        "discriminator": {k: v.detach().cpu().contiguous() for k, v in result.discriminator.state_dict().items()},
+        "generator": state_dict_for_saving(result.generator),
+        "discriminator": state_dict_for_saving(result.discriminator),
         "checkpoints": {f"epoch_{epoch:03d}": state for epoch, state in result.checkpoints.items()},
         "history": history,
         "metrics": metrics,
         "progress_plot": progress,
-        "training_plot": plots.gan_training_figure(history, real_score),
+        "training_plot": plots.gan_training_figure(history, scorer.real_inception_score),
     }
 
 
