@@ -22,7 +22,8 @@ def make_project_copy(target: Path) -> Path:
     for layer in (ROOT / "data").iterdir():
         if layer.is_dir():
             (target / "data" / layer.name).mkdir(parents=True)
-    (target / "data" / "01_raw" / "mnist").symlink_to(ROOT / "data" / "01_raw" / "mnist")
+    for raw in ("mnist", "my_digits"):  # the shipped data, read only
+        (target / "data" / "01_raw" / raw).symlink_to(ROOT / "data" / "01_raw" / raw)
     return target
 
 

@@ -2,11 +2,13 @@
 
 Plain PyTorch, usable without Kedro::
 
-    from practical_dl.attacks import PixelSpaceModel, fgsm, pgd
-    attacked = PixelSpaceModel(model, standardiser).eval()      # takes images in [0, 1]
+    from practical_dl.attacks import fgsm, pgd
+    from practical_dl.classifier import load_classifier
+    attacked = load_classifier(path)      # takes images in [0, 1], standardises them itself
     x_adv = pgd(attacked, x, y, epsilon=0.1, steps=10, step_size=0.025)
 
-Images are attacked in [0, 1] with the standardisation *inside* the attacked model, so that
+Images are attacked in [0, 1] with the standardisation *inside* the attacked model (a
+:class:`~practical_dl.classifier.DigitClassifier`), so that
 epsilon means what it means in the literature (Goodfellow et al. 2015; Madry et al. 2018): no
 pixel moves by more than epsilon, and every pixel stays a valid intensity.
 
@@ -27,31 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from practical_dl.params import settings_from_params
-from practical_dl.standardise import Standardiser
 
 ATTACKS = ("fgsm", "pgd")
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
-
-
-class PixelSpaceModel(nn.Module):
-    """``model(standardise(x))`` for images ``x`` in [0, 1]: the model an attacker sees."""
-
-    def __init__(self, model: nn.Module, standardiser: Standardiser) -> None:
-        super().__init__()
-        self.model = model
-        # standardiser.mean and std are in [0, 1] units (statistics of x / scale)
-        mean = torch.tensor(standardiser.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(standardiser.std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
-        self.register_buffer("std", std, persistent=False)
-
-    def standardise(self, x: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] -> what the wrapped model was trained on."""
-        return (x - self.mean) / self.std
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.standardise(x))
 
 
 def _input_gradient_sign(forward: Forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -197,7 +178,7 @@ def accuracy_under_attack(
     batch_size: int = 500,
     seed: int = 0,
 ) -> list[float]:
-    """Accuracy of ``model`` (images in [0, 1] -> logits, e.g. a :class:`PixelSpaceModel`, on the
+    """Accuracy of ``model`` (images in [0, 1] -> logits, e.g. a :class:`~practical_dl.classifier.DigitClassifier`, on the
     device of its parameters) on ``images`` attacked at each epsilon; epsilon 0 is clean accuracy."""
     device = next(model.parameters()).device
     model.eval()

@@ -350,31 +350,28 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
 
 class _BatchPreparer:
     """uint8 batch -> float, optional augmentation and adversarial examples in [0, 1],
-    standardisation, memory format."""
+    standardisation (:class:`~practical_dl.standardise.Standardise`), memory format."""
 
     def __init__(self, standardiser: Standardiser, device: torch.device, memory_format, augment=None, adversary=None) -> None:
-        probe = torch.zeros((1, len(standardiser.mean), 1, 1), device=device)
-        self.a, self.b = standardiser.affine(probe)
+        self.standardise = standardiser.module().to(device)
         self.inv_scale = 1.0 / standardiser.scale
         self.memory_format = memory_format
         self.augment = augment
         self.adversary = adversary
 
-    def standardise(self, x01: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] -> model input."""
-        return torch.addcmul(self.b, x01 * (1.0 / self.inv_scale), self.a).contiguous(memory_format=self.memory_format)
+    def _in_format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=self.memory_format)
 
     def __call__(self, x: torch.Tensor, train: bool, forward=None, y: torch.Tensor | None = None) -> torch.Tensor:
         """``forward`` (model input -> logits) and labels ``y`` are needed by the adversary only."""
-        x = x.float()
         if not train or (self.augment is None and self.adversary is None):
-            return torch.addcmul(self.b, x, self.a).contiguous(memory_format=self.memory_format)
-        x01 = x * self.inv_scale
+            return self._in_format(self.standardise.raw(x))
+        x01 = x.float() * self.inv_scale
         if self.augment is not None:
             x01 = self.augment(x01)
         if self.adversary is not None:
-            x01 = self.adversary(lambda z: forward(self.standardise(z)), x01, y)
-        return self.standardise(x01)
+            x01 = self.adversary(lambda z: forward(self._in_format(self.standardise(z))), x01, y)
+        return self._in_format(self.standardise(x01))
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor, task: str, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -37,7 +37,6 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from tqdm.auto import tqdm
 
-from practical_dl.attacks import PixelSpaceModel
 from practical_dl.engine import PRECISIONS, autocast_context, resolve_device, resolve_precision
 from practical_dl.params import settings_from_params
 
@@ -359,13 +358,13 @@ class FrechetDistance:
 class ClassifierProbe:
     """Class logits and penultimate features of a trained classifier for images in [0, 1].
 
-    ``classifier`` is a :class:`~practical_dl.attacks.PixelSpaceModel` (the trained model with the
-    standardisation it was trained with); its model must have ``features(x)`` and an ``output``
-    layer (SimpLeNet has both).
+    ``classifier`` is a :class:`~practical_dl.classifier.DigitClassifier` (the trained network with
+    the standardisation it was trained with); its network must have ``features(x)`` and an
+    ``output`` layer (SimpLeNet has both).
     """
 
-    def __init__(self, classifier: PixelSpaceModel, device: torch.device | str = "cpu", batch_size: int = 1000) -> None:
-        model = classifier.model
+    def __init__(self, classifier: nn.Module, device: torch.device | str = "cpu", batch_size: int = 1000) -> None:
+        model = classifier.network
         if not callable(getattr(model, "features", None)) or not isinstance(getattr(model, "output", None), nn.Module):
             raise ValueError(
                 f"the scoring classifier must have features() and an output layer (e.g. simplenet), got {type(model).__name__}"
@@ -377,7 +376,7 @@ class ClassifierProbe:
     @torch.no_grad()
     def __call__(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, features = [], []
-        model = self.classifier.model
+        model = self.classifier.network
         for i in range(0, len(images01), self.batch_size):
             f = model.features(self.classifier.standardise(images01[i : i + self.batch_size].to(self.device).float()))
             features.append(f.float().cpu())

@@ -22,6 +22,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
     from practical_dl.pipelines.gan.nodes import check_gan_parameters
+    from practical_dl.pipelines.predict.nodes import check_predict_parameters
     from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters
     from practical_dl.pipelines.tricks.sweeps import check_tricks_parameters
     from practical_dl.training_setup import model_from_params, training_config
@@ -37,6 +38,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         check_gan_parameters(parameters.get("gan") or {})
     if "tricks" in wanted:
         check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
+    if "predict" in wanted:
+        check_predict_parameters(parameters.get("predict") or {}, list(parameters.get("trained_models") or []))
     if "transfer_learning" in wanted:
         check_transfer_parameters(parameters.get("transfer_learning") or {})
     if "rotation_regression" in wanted:
@@ -75,6 +78,16 @@ def producing_pipelines(dataset: str) -> list[str]:
     return sorted(names)
 
 
+def _where(catalog, name: str) -> str:
+    """Where the catalog expects a raw input, for the message that says it is missing."""
+    try:
+        described = catalog.get(name)._describe()
+    except Exception:  # an entry that cannot even be built: the catalog is the place to look
+        return "check conf/base/catalog.yml"
+    location = described.get("path") or described.get("filepath")
+    return f"put it at {location} (conf/base/catalog.yml)" if location else "check conf/base/catalog.yml"
+
+
 class ValidateParametersHook:
     """Fail fast, naming the parameter, before any node has run."""
 
@@ -100,5 +113,20 @@ class CheckInputsHook:
         for name in missing:
             upstream = producing_pipelines(name)
             hint = " or ".join(f"`kedro run --pipelines {p}`" for p in upstream) if upstream else "no registered pipeline makes it"
-            lines.append(f"  - {name}: run {hint} first" if upstream else f"  - {name}: {hint}; check conf/base/catalog.yml")
+            lines.append(f"  - {name}: run {hint} first" if upstream else f"  - {name}: {hint}; {_where(catalog, name)}")
         raise MissingInputError("This run needs inputs that do not exist yet:\n" + "\n".join(lines))
+
+
+class RunInfoHook:
+    """Records the Kedro run (session id, environment, pipelines) for what a run logs to MLflow."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        from practical_dl import tracking
+
+        tracking.kedro_run.clear()
+        tracking.kedro_run.update(
+            session_id=str(run_params.get("session_id") or run_params.get("run_id") or ""),
+            env=str(run_params.get("env") or "local"),
+            pipelines=",".join(run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]),
+        )

@@ -19,6 +19,7 @@ from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
 _active_loader: AbstractConfigLoader | None = None
+_active_project: Path | None = None
 
 
 class ProjectContext(KedroContext):
@@ -26,18 +27,35 @@ class ProjectContext(KedroContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        global _active_loader
+        global _active_loader, _active_project
         _active_loader = self.config_loader
+        _active_project = Path(self.project_path)
 
 
-def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
-    """All parameters of the running session, or of the project in the current directory."""
+def _loader_and_root(project_path: Path | None = None) -> tuple[AbstractConfigLoader, Path]:
     if _active_loader is not None and project_path is None:
-        return _active_loader["parameters"]
+        return _active_loader, _active_project
     root = project_path or find_kedro_project(Path.cwd())
     if root is None:
         raise RuntimeError(f"no Kedro project found at or above {Path.cwd()}; run kedro from the project folder")
     loader = settings.CONFIG_LOADER_CLASS(
         conf_source=str(Path(root) / settings.CONF_SOURCE), env=os.getenv("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
     )
-    return loader["parameters"]
+    return loader, Path(root)
+
+
+def existing_datasets(names: list[str], project_path: Path | None = None) -> list[str]:
+    """Those of the catalog entries ``names`` whose data exist now (e.g. which models have been
+    trained), for pipelines whose default is "whatever has been made". The catalog is built from
+    the configuration without Kedro's hooks: nothing is loaded, written or tracked."""
+    from kedro.framework.context.context import _convert_paths_to_absolute_posix
+    from kedro.io import DataCatalog
+
+    loader, root = _loader_and_root(project_path)
+    catalog = DataCatalog.from_config(_convert_paths_to_absolute_posix(project_path=root, conf_dictionary=loader["catalog"]))
+    return [name for name in names if catalog.exists(name)]
+
+
+def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
+    """All parameters of the running session, or of the project in the current directory."""
+    return _loader_and_root(project_path)[0]["parameters"]

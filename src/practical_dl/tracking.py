@@ -16,6 +16,10 @@ import mlflow
 
 logger = logging.getLogger(__name__)
 
+#: What Kedro says of the run in progress (session id, environment, pipelines), recorded by
+#: ``practical_dl.hooks.RunInfoHook`` so that what a run logs to MLflow can name it.
+kedro_run: dict[str, str] = {}
+
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
@@ -73,3 +77,29 @@ def member_run(name: str, tags: dict[str, str], params: dict[str, Any], enabled:
         mlflow.end_run(status="FAILED")
         raise
     mlflow.end_run(status=member.status)
+
+
+def register_classifier(classifier, name: str, registered_name: str, example_image, tags: dict[str, str]) -> dict[str, Any]:
+    """Log ``classifier`` as an MLflow model in the active run and register it as a new version
+    of ``registered_name``, tagged with ``tags`` and the Kedro run; a no-op when tracking is off."""
+    from practical_dl.serving import log_classifier_model
+
+    if mlflow.active_run() is None:
+        logger.info("%s: MLflow tracking is off for this run; the model is not registered", classifier.label)
+        return {"registered": False}
+    tags = {**tags, **{f"kedro.{k}": str(v) for k, v in kedro_run.items()}}
+    info = log_classifier_model(classifier, name, example_image, registered_model_name=registered_name, tags=tags)
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_name, version, key, value)
+    logger.info("%s: registered as models:/%s/%s (MLflow model %s)", classifier.label, registered_name, version, info.model_uri)
+    return {
+        "registered": True,
+        "registered_model": registered_name,
+        "version": version,
+        "model_uri": f"models:/{registered_name}/{version}",
+        "logged_model_uri": info.model_uri,
+        "run_id": mlflow.active_run().info.run_id,
+        "tags": tags,
+    }

@@ -53,35 +53,6 @@ def model_from_params(model_params: dict[str, Any], where: str, in_channels: int
         raise ValueError(f"parameter {where}.options: cannot build {name!r}: {exc}") from None
 
 
-def trained_model(weights: dict[str, torch.Tensor], model_params: dict[str, Any], images: np.ndarray) -> nn.Module:
-    """The model described by ``model_params`` with saved ``weights``, in eval mode, for images
-    shaped like ``images`` (N x C x H x W)."""
-    label = model_params.get("label", model_params["name"])
-    model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the saved weights of {label} do not fit the architecture in its parameters "
-            f"({model_params}); retrain with `kedro run --pipelines training`: {exc}"
-        ) from None
-    return model.eval()
-
-
-def trained_model_and_standardiser(
-    weights: dict[str, torch.Tensor],
-    model_params: dict[str, Any],
-    training_params: dict[str, Any] | None,
-    training_defaults: dict[str, Any] | None,
-    stats: dict,
-    images: np.ndarray,
-) -> tuple[nn.Module, Standardiser]:
-    """A trained model (eval mode) and the standardiser its training used, for images like ``images``."""
-    label = model_params.get("label", model_params["name"])
-    config = training_config(training_defaults, training_params, where=f"{label}.training")
-    return trained_model(weights, model_params, images), input_standardiser(config, stats, images.shape[1])
-
-
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU, contiguous copies of a model's tensors, as safetensors requires."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}

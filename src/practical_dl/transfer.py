@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from practical_dl.standardise import Standardise
+
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("fine_tune", "feature_extract", "scratch")
@@ -65,21 +67,21 @@ class ProjectVGG(nn.Module):
 class InputAdapter(nn.Module):
     """What a pre-trained network expects: grey -> 3 channels, resized, its own normalisation.
 
-    Takes images scaled to [0, 1] (the engine's ``Standardiser.identity``).
+    Takes images scaled to [0, 1] (the engine's ``Standardiser.identity``); the weights' mean and
+    standard deviation are applied by the project's one :class:`~practical_dl.standardise.Standardise`.
     """
 
     def __init__(self, channels: int, size: int | None, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.channels, self.size = channels, size
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.normalise = Standardise(mean, std, scale=1.0, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1 and self.channels == 3:
             x = x.expand(-1, 3, -1, -1)
         if self.size is not None and x.shape[-1] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        return (x - self.mean) / self.std
+        return self.normalise(x)
 
 
 class TransferModel(nn.Module):

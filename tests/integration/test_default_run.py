@@ -53,6 +53,21 @@ def test_mlflow_run_holds_parameters_metric_histories_and_artefacts(finished_pro
     assert models == {"models/simplenet/simplenet.safetensors"}
 
 
+def test_every_classifier_is_registered_with_its_test_error(finished_project):
+    import json
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
+    run_id = client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id])[0].info.run_id
+    for model in MODELS:
+        record = json.loads((finished_project / "data" / "08_reporting" / model / "registered_model.json").read_text())
+        assert record["registered"] and record["registered_model"] == f"practical_dl_{model}"
+        version = client.get_model_version(f"practical_dl_{model}", record["version"])
+        metrics = json.loads((finished_project / "data" / "08_reporting" / model / "test_metrics.json").read_text())
+        assert version.tags["test_error_percent"] == f"{metrics['test_error_percent']:.2f}"
+        assert version.tags["kedro.env"] == "test" and version.tags["kedro.session_id"]
+        assert version.run_id == run_id
+
+
 def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
     client = MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
     runs_before = len(client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id]))
@@ -75,6 +90,7 @@ def test_pipeline_before_its_inputs_says_which_pipeline_to_run_first(project):
     with pytest.raises(MissingInputError) as err:
         run(project, pipeline_names=["evaluation"])
     message = str(err.value)
-    assert "simplenet.weights: run `kedro run --pipelines training` first" in message
+    assert "simplenet.classifier: run `kedro run --pipelines training` first" in message
     assert "test_split: run `kedro run --pipelines data_ingestion` first" in message
-    assert "standardisation_stats: run `kedro run --pipelines standardisation` first" in message
+    # the classifier carries its standardisation: evaluation no longer reads the statistics
+    assert "standardisation_stats" not in message

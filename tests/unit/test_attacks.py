@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from practical_dl.attacks import AdversarialTraining, AttackConfig, PixelSpaceModel, accuracy_under_attack, fgsm, pgd
+from practical_dl.attacks import AdversarialTraining, AttackConfig, accuracy_under_attack, fgsm, pgd
+from practical_dl.classifier import make_classifier
 from practical_dl.engine import TrainConfig, fit
 from practical_dl.models import SimpLeNet
 from practical_dl.standardise import Standardiser
@@ -14,7 +15,7 @@ STANDARDISER = Standardiser(mean=(0.13,), std=(0.31,), scale=255.0)
 @pytest.fixture
 def model_and_batch():
     torch.manual_seed(0)
-    model = PixelSpaceModel(SimpLeNet(), STANDARDISER).eval()
+    model = make_classifier(SimpLeNet(), STANDARDISER, {"name": "simplenet"}, 1, 28)
     x = torch.rand(16, 1, 28, 28)
     x[:4] = 0.0  # saturated pixels: the attack must not leave [0, 1]
     x[4:8] = 1.0

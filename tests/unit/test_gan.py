@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from practical_dl.attacks import PixelSpaceModel
+from practical_dl.classifier import make_classifier
 from practical_dl.gan import (
     ClassifierProbe,
     Discriminator,
@@ -107,7 +107,7 @@ def test_interpolation_runs_from_one_vector_to_the_other():
 def test_latent_arithmetic_picks_groups_by_digit_and_ink():
     torch.manual_seed(0)
     generator = Generator(latent_dim=8, features=4)
-    probe = ClassifierProbe(PixelSpaceModel(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0)))
+    probe = ClassifierProbe(make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28))
     out = latent_arithmetic(
         generator, probe, LatentGroup(7, "bold"), LatentGroup(7, "thin"), LatentGroup(1, "thin"), samples=200, group_size=4
     )

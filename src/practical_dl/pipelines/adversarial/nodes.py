@@ -12,11 +12,11 @@ import torch
 from matplotlib.figure import Figure
 
 from practical_dl import plots
-from practical_dl.attacks import AttackConfig, PixelSpaceModel, accuracy_under_attack, check_epsilon
+from practical_dl.attacks import AttackConfig, accuracy_under_attack, check_epsilon
+from practical_dl.classifier import DigitClassifier
 from practical_dl.engine import resolve_device
 from practical_dl.params import check_known_keys
 from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
-from practical_dl.training_setup import trained_model_and_standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,8 @@ def _example_indices(labels: np.ndarray, per_class: int) -> np.ndarray:
 
 
 def attack_model(
-    weights: dict[str, torch.Tensor],
+    classifier: DigitClassifier,
     test_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
-    model_params: dict[str, Any],
     training_params: dict[str, Any],
     training_defaults: dict[str, Any],
     adversarial: dict[str, Any],
@@ -67,13 +65,10 @@ def attack_model(
     attacks = check_adversarial_parameters(adversarial)
     split = stratified_subset(test_split, adversarial.get("test_images"), seed=int(adversarial.get("seed", 0)))
     images, labels = split["images"], split["labels"].astype(np.int64)
-    label = model_params.get("label", model_params["name"])
-    classifier, standardiser = trained_model_and_standardiser(
-        weights, model_params, training_params, training_defaults, standardisation_stats, images
-    )
+    label = classifier.label
     device = resolve_device(adversarial.get("device", "auto"))
-    attacked = PixelSpaceModel(classifier, standardiser).to(device).eval()
-    x = torch.from_numpy(images).float() / standardiser.scale
+    attacked = classifier.to(device).eval()  # takes images in [0, 1], standardises them itself
+    x = torch.from_numpy(images).float() / classifier.standardise.scale
     y = torch.from_numpy(labels)
     epsilons = [float(e) for e in adversarial["epsilons"]]
     seed = int(adversarial.get("seed", 0))

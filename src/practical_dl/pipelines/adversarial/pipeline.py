@@ -18,24 +18,15 @@ from .nodes import attack_model, attacked_models, report_attacks
 def _attack_template(model: str) -> Pipeline:
     node = Node(
         update_wrapper(partial(attack_model, model=model), attack_model),
-        inputs=[
-            "weights",
-            "test_split",
-            "standardisation_stats",
-            "params:model",
-            "params:training",
-            "params:training_defaults",
-            "params:adversarial",
-        ],
+        inputs=["classifier", "test_split", "params:training", "params:training_defaults", "params:adversarial"],
         outputs=["result", "examples_plot"],
         name="attack_model",
     )
     return Pipeline(
         [node],
         namespace=f"adversarial.{model}",
-        inputs={"weights": f"{model}.weights", "test_split": "test_split", "standardisation_stats": "standardisation_stats"},
+        inputs={"classifier": f"{model}.classifier", "test_split": "test_split"},
         parameters={
-            "params:model": f"params:{model}.model",
             "params:training": f"params:{model}.training",
             "params:training_defaults": "params:training_defaults",
             "params:adversarial": "params:adversarial",
@@ -58,10 +49,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 parameters=shared,
             )
             + Pipeline(
-                model_evaluation_template(),
+                model_evaluation_template(name),
                 namespace=name,
-                inputs={"test_split", "standardisation_stats"},
-                parameters={"params:evaluation": "params:evaluation", "params:training_defaults": "params:training_defaults"},
+                inputs={"test_split"},
+                parameters={"params:evaluation": "params:evaluation", "params:registry": "params:registry"},
             )
             for name in robust
         ),

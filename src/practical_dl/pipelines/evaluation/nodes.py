@@ -10,10 +10,10 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from practical_dl import plots
+from practical_dl import plots, tracking
+from practical_dl.classifier import DigitClassifier
 from practical_dl.engine import predict
 from practical_dl.models import count_parameters
-from practical_dl.training_setup import trained_model_and_standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -35,26 +35,21 @@ def per_class_scores(matrix: np.ndarray) -> pd.DataFrame:
 
 
 def evaluate_model(
-    weights: dict[str, torch.Tensor],
+    classifier: DigitClassifier,
     training_history: pd.DataFrame,
     test_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
     model_params: dict[str, Any],
-    training_params: dict[str, Any],
-    training_defaults: dict[str, Any],
     evaluation_params: dict[str, Any],
 ) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame, Figure, Figure]:
-    """Test error of one trained model, with its confusion matrix, per-class scores and mistakes.
+    """Test error of one trained classifier, with its confusion matrix, per-class scores and mistakes.
 
     Returns the metrics (JSON), the same for MLflow, the predictions, the per-class table,
     the confusion-matrix figure and a grid of misclassified digits.
     """
     images, labels = test_split["images"], test_split["labels"].astype(np.int64)
-    model, standardiser = trained_model_and_standardiser(
-        weights, model_params, training_params, training_defaults, standardisation_stats, images
-    )
-    label = model_params.get("label", model_params["name"])
-    logits = predict(model, images, standardiser, device=evaluation_params.get("device", "auto"))
+    model = classifier.network
+    label = classifier.label
+    logits = predict(model, images, classifier.standardiser, device=evaluation_params.get("device", "auto"))
     probs = torch.softmax(logits, 1)
     confidence, predicted = probs.max(1)
     predicted = predicted.numpy()
@@ -63,7 +58,7 @@ def evaluate_model(
     accuracy = float((predicted == labels).mean())
     metrics = {
         "label": label,
-        "architecture": model_params["name"],
+        "architecture": classifier.spec["architecture"]["name"],
         "test_images": int(len(labels)),
         "test_accuracy": accuracy,
         "test_error_percent": 100 * (1 - accuracy),
@@ -125,28 +120,21 @@ def plot_training_curves(*histories: pd.DataFrame) -> Figure:
 
 
 def visualise_learned_kernels(
-    weights: dict[str, torch.Tensor],
+    classifier: DigitClassifier,
     test_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
-    model_params: dict[str, Any],
-    training_params: dict[str, Any],
-    training_defaults: dict[str, Any],
     evaluation_params: dict[str, Any],
 ) -> tuple[Figure, Figure]:
     """The first-layer kernels of a convolutional model and its feature maps for one test digit."""
     images = test_split["images"]
-    model, standardiser = trained_model_and_standardiser(
-        weights, model_params, training_params, training_defaults, standardisation_stats, images
-    )
-    label = model_params.get("label", model_params["name"])
-    conv = getattr(model, "conv1", None)
+    label = classifier.label
+    conv = getattr(classifier.network, "conv1", None)
     if conv is None:
         raise ValueError(f"parameter evaluation.kernels_model: {label} has no first convolution layer (conv1)")
     index = int(evaluation_params.get("feature_map_image", 0))
     if not 0 <= index < len(images):
         raise ValueError(f"parameter evaluation.feature_map_image={index} is outside the {len(images)} test images")
     kernels = conv.weight.detach().cpu().numpy()
-    x = standardiser(torch.from_numpy(images[index : index + 1]))
+    x = classifier.standardise.raw(torch.from_numpy(images[index : index + 1]))
     with torch.inference_mode():
         maps = torch.relu(conv(x.to(conv.weight.device)))[0].cpu().numpy()
     kernels_fig = plots.kernels_figure(
@@ -156,3 +144,20 @@ def visualise_learned_kernels(
         images[index], maps, f"{label}: first-layer feature maps (after ReLU) of test digit {index} (label {test_split['labels'][index]})"
     )
     return kernels_fig, maps_fig
+
+
+def register_model(classifier: DigitClassifier, test_metrics: dict, test_split: dict[str, np.ndarray], registry: dict[str, Any], *, model: str) -> dict:
+    """Log the classifier as an MLflow model (it takes raw images and prepares them itself, see
+    ``practical_dl.serving``) and register it as a new version of ``<prefix>_<model>``, tagged
+    with its test error."""
+    if not registry.get("register", True):
+        return {"registered": False}
+    tags = {
+        "label": classifier.label,
+        "test_error_percent": f"{test_metrics['test_error_percent']:.2f}",
+        "test_accuracy": f"{test_metrics['test_accuracy']:.4f}",
+        "test_images": str(test_metrics["test_images"]),
+    }
+    return tracking.register_classifier(
+        classifier, f"{model}_pyfunc", f"{registry.get('name_prefix', 'practical_dl')}_{model}", test_split["images"][0], tags
+    )

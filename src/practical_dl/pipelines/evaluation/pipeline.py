@@ -1,31 +1,25 @@
 """The ``evaluation`` pipeline: one namespaced evaluation per trained model, then the summary."""
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipeline_helpers import reading_across_namespaces
 from practical_dl.pipelines.training.pipeline import trained_model_names
 from practical_dl.project_config import load_project_parameters
 
-from .nodes import evaluate_model, plot_training_curves, summarise_results, visualise_learned_kernels
+from .nodes import evaluate_model, plot_training_curves, register_model, summarise_results, visualise_learned_kernels
 
-SHARED_INPUTS = {"test_split", "standardisation_stats"}
+SHARED_INPUTS = {"test_split"}
 
 
-def model_evaluation_template() -> Pipeline:
+def model_evaluation_template(model: str) -> Pipeline:
+    """Test metrics and plots of one trained classifier, then its registration in MLflow."""
     return Pipeline(
         [
             Node(
                 evaluate_model,
-                inputs=[
-                    "weights",
-                    "training_history",
-                    "test_split",
-                    "standardisation_stats",
-                    "params:model",
-                    "params:training",
-                    "params:training_defaults",
-                    "params:evaluation",
-                ],
+                inputs=["classifier", "training_history", "test_split", "params:model", "params:evaluation"],
                 outputs=[
                     "test_metrics",
                     "test_metrics_mlflow",
@@ -35,7 +29,13 @@ def model_evaluation_template() -> Pipeline:
                     "misclassified_plot",
                 ],
                 name="evaluate_model",
-            )
+            ),
+            Node(
+                update_wrapper(partial(register_model, model=model), register_model),
+                inputs=["classifier", "test_metrics", "test_split", "params:registry"],
+                outputs="registered_model",
+                name="register_model",
+            ),
         ]
     )
 
@@ -46,10 +46,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     per_model = sum(
         (
             Pipeline(
-                model_evaluation_template(),
+                model_evaluation_template(name),
                 namespace=name,
                 inputs=SHARED_INPUTS,
-                parameters={"params:evaluation": "params:evaluation", "params:training_defaults": "params:training_defaults"},
+                parameters={"params:evaluation": "params:evaluation", "params:registry": "params:registry"},
             )
             for name in models
         ),
@@ -80,15 +80,7 @@ def _summary_nodes(models: list[str], kernels_model: str) -> list[Node]:
         nodes.append(
             Node(
                 visualise_learned_kernels,
-                inputs=[
-                    f"{kernels_model}.weights",
-                    "test_split",
-                    "standardisation_stats",
-                    f"params:{kernels_model}.model",
-                    f"params:{kernels_model}.training",
-                    "params:training_defaults",
-                    "params:evaluation",
-                ],
+                inputs=[f"{kernels_model}.classifier", "test_split", "params:evaluation"],
                 outputs=["learned_kernels_plot", "feature_maps_plot"],
                 name="visualise_learned_kernels",
             )

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from practical_dl import plots
-from practical_dl.attacks import PixelSpaceModel
+from practical_dl.classifier import DigitClassifier
 from practical_dl.engine import resolve_device
 from practical_dl.gan import (
     ClassifierProbe,
@@ -26,7 +26,7 @@ from practical_dl.gan import (
     train_dcgan,
 )
 from practical_dl.params import check_known_keys
-from practical_dl.training_setup import state_dict_for_saving, trained_model_and_standardiser
+from practical_dl.training_setup import state_dict_for_saving
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +57,6 @@ def check_gan_parameters(gan: dict[str, Any]) -> GANConfig:
     return config
 
 
-def _probe(weights, model_params, training_params, training_defaults, stats, images: np.ndarray, device) -> ClassifierProbe:
-    classifier, standardiser = trained_model_and_standardiser(weights, model_params, training_params, training_defaults, stats, images)
-    return ClassifierProbe(PixelSpaceModel(classifier, standardiser), device)
-
-
 def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(split["images"]).float() / 255.0
 
@@ -69,11 +64,7 @@ def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
 def train_gan(
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
-    classifier_weights: dict[str, torch.Tensor],
-    classifier_model: dict[str, Any],
-    classifier_training: dict[str, Any],
-    training_defaults: dict[str, Any],
+    classifier: DigitClassifier,
     gan: dict[str, Any],
 ) -> dict[str, Any]:
     """Train the DCGAN on the training split, scored after every epoch by the classifier against
@@ -81,9 +72,7 @@ def train_gan(
     config = check_gan_parameters(gan)
     scores = gan.get("scores") or {}
     device = resolve_device(config.device)
-    probe = _probe(
-        classifier_weights, classifier_model, classifier_training, training_defaults, standardisation_stats, test_split["images"], device
-    )
+    probe = ClassifierProbe(classifier, device)
     scorer = GANScorer(probe, _unit(test_split), int(scores.get("samples", 5000)), int(scores.get("splits", 10)), config.seed)
 
     def log_progress(epoch: int, row: dict[str, float], grid: np.ndarray) -> None:
@@ -120,11 +109,7 @@ def explore_generator(
     generator_weights: dict[str, torch.Tensor],
     test_split: dict[str, np.ndarray],
     validation_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
-    classifier_weights: dict[str, torch.Tensor],
-    classifier_model: dict[str, Any],
-    classifier_training: dict[str, Any],
-    training_defaults: dict[str, Any],
+    classifier: DigitClassifier,
     gan: dict[str, Any],
 ) -> dict[str, Any]:
     """Final scores (beside those of real images), a sample grid, latent interpolations and
@@ -139,9 +124,7 @@ def explore_generator(
             f"the saved generator does not fit parameters gan.training ({gan.get('training')}); rerun `kedro run --pipelines gan`: {exc}"
         ) from None
     generator.to(device).eval()
-    probe = _probe(
-        classifier_weights, classifier_model, classifier_training, training_defaults, standardisation_stats, test_split["images"], device
-    )
+    probe = ClassifierProbe(classifier, device)
     scores_params = gan.get("scores") or {}
     splits = int(scores_params.get("splits", 10))
     n = int(scores_params.get("final_samples", len(test_split["labels"])))

@@ -12,19 +12,13 @@ from .nodes import explore_generator, train_gan
 
 def create_pipeline(**kwargs) -> Pipeline:
     classifier = (load_project_parameters().get("gan") or {}).get("classifier", "simplenet")
-    scoring = [
-        f"{classifier}.weights",
-        f"params:{classifier}.model",
-        f"params:{classifier}.training",
-        "params:training_defaults",
-        "params:gan",
-    ]
+    scoring = [f"{classifier}.classifier", "params:gan"]
     with reading_across_namespaces():
         return Pipeline(
             [
                 Node(
                     train_gan,
-                    inputs=["train_split", "test_split", "standardisation_stats", *scoring],
+                    inputs=["train_split", "test_split", *scoring],
                     outputs={
                         "generator": "dcgan_generator.weights",
                         "discriminator": "dcgan_discriminator.weights",
@@ -38,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ),
                 Node(
                     explore_generator,
-                    inputs=["dcgan_generator.weights", "test_split", "validation_split", "standardisation_stats", *scoring],
+                    inputs=["dcgan_generator.weights", "test_split", "validation_split", *scoring],
                     outputs={
                         "scores": "gan_scores",
                         "scores_mlflow": "gan_scores_mlflow",

@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from practical_dl.classifier import DigitClassifier, make_classifier
 from practical_dl.engine import fit, set_seed
 from practical_dl.training_setup import (
     input_standardiser,
     model_from_params,
-    state_dict_for_saving,
     training_adversary,
     training_config,
     training_data,
@@ -32,23 +31,25 @@ def train_model(
     training_params: dict[str, Any],
     training_defaults: dict[str, Any],
     augmentation_params: dict[str, Any],
-) -> tuple[dict[str, torch.Tensor], pd.DataFrame, dict[str, list[dict[str, float]]]]:
+) -> tuple[DigitClassifier, pd.DataFrame, dict[str, list[dict[str, float]]]]:
     """Train one model (adversarially, when its ``training.adversarial`` is set); keep the
     weights of its best validation epoch.
 
-    Returns the weights (for safetensors), the per-epoch history as a table, and the same
-    history as MLflow metric histories (step = epoch).
+    Returns the trained classifier (the network with the standardisation it was trained with,
+    see ``practical_dl.classifier``), the per-epoch history as a table, and the same history as
+    MLflow metric histories (step = epoch).
     """
     label = model_params.get("label", model_params.get("name"))
     config = training_config(training_defaults, training_params, where=f"{label}.training")
     set_seed(config.seed)
     images, labels, augment = training_data(train_split, config, augmentation_params)
     model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
+    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
     result = fit(
         model,
         (images, labels),
         (validation_split["images"], validation_split["labels"]),
-        input_standardiser(config, standardisation_stats, images.shape[1]),
+        standardiser,
         config,
         augment=augment,
         name=label,
@@ -64,4 +65,5 @@ def train_model(
         key: [{"step": int(row["epoch"]), "value": float(row[key])} for row in result.history if key in row] for key in HISTORY_METRICS
     }
     metrics["best_epoch"] = [{"step": 0, "value": float(result.best_epoch)}]
-    return state_dict_for_saving(result.model), history, metrics
+    classifier = make_classifier(result.model.to("cpu"), standardiser, model_params, images.shape[1], images.shape[-1])
+    return classifier, history, metrics

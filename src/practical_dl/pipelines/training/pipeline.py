@@ -29,7 +29,7 @@ def model_training_template() -> Pipeline:
                     "params:training_defaults",
                     "params:augmentation",
                 ],
-                outputs=["weights", "training_history", "metric_history"],
+                outputs=["classifier", "training_history", "metric_history"],
                 name="train_model",
             )
         ]

@@ -1,0 +1,107 @@
+"""Nodes of the ``predict`` pipeline (thin: preparation and prediction are in
+``practical_dl.inference``, shared with the MLflow model and the draw-a-digit page)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from practical_dl import plots
+from practical_dl.classifier import DigitClassifier
+from practical_dl.datasets.bytes_dataset import FileTooLargeError
+from practical_dl.inference import PREPARATIONS, PreparedInput, prediction_rows, prepare_inputs
+from practical_dl.params import check_known_keys
+from practical_dl.preprocess import MAX_PIXELS
+
+logger = logging.getLogger(__name__)
+
+KNOWN_KEYS = {"models", "trusted_model", "preparation", "max_pixels", "contact_sheet_images", "folder", "reports"}
+
+
+def check_predict_parameters(params: dict[str, Any], trained_models: list[str]) -> dict[str, Any]:
+    """Validate the ``predict`` block; errors name the parameter."""
+    check_known_keys(params, KNOWN_KEYS, "predict")
+    models = params.get("models")
+    if models is not None:
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+            raise ValueError(f"parameter predict.models must be null (every trained model) or a non-empty list of model names, got {models!r}")
+        unknown = [m for m in models if m not in trained_models]
+        if unknown:
+            raise ValueError(f"parameter predict.models: {unknown} are not in trained_models {trained_models}")
+    trusted = params.get("trusted_model", "simplenet")
+    if trusted not in trained_models:
+        raise ValueError(f"parameter predict.trusted_model: {trusted!r} is not in trained_models {trained_models}")
+    if params.get("preparation", "mnist") not in PREPARATIONS:
+        raise ValueError(f"parameter predict.preparation must be one of {PREPARATIONS}, got {params.get('preparation')!r}")
+    max_pixels = params.get("max_pixels", MAX_PIXELS)
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 28 * 28:
+        raise ValueError(f"parameter predict.max_pixels must be an integer >= 784, got {max_pixels!r}")
+    shown = params.get("contact_sheet_images", 40)
+    if isinstance(shown, bool) or not isinstance(shown, int) or shown < 1:
+        raise ValueError(f"parameter predict.contact_sheet_images must be a positive integer, got {shown!r}")
+    return params
+
+
+def _read(load: Callable[[], bytes]) -> bytes | Exception:
+    try:
+        return load()
+    except Exception as exc:  # a file that cannot even be read (too large, no permission) still gets its row
+        return exc
+
+
+def predict_digits(
+    images: dict[str, Callable[[], bytes]], predict: dict[str, Any], *classifiers: DigitClassifier, models: list[str]
+) -> tuple[pd.DataFrame, Figure]:
+    """Every image of the folder through every chosen classifier.
+
+    Returns the table (one row per image and model: prediction, probability, top 3, every
+    class's probability; one row per image that could not be predicted, with its status and
+    reason) and the contact sheet (the image as given | as the network sees it | the
+    probabilities of every model as bars).
+    """
+    by_model = dict(zip(models, classifiers))
+    names = sorted(n for n in images if not n.rsplit("/", 1)[-1].startswith("."))
+    contents = {n: _read(images[n]) for n in names}
+    sources = {n: c for n, c in contents.items() if not isinstance(c, Exception)}
+    max_pixels, preparation = int(predict.get("max_pixels", MAX_PIXELS)), predict.get("preparation", "mnist")
+    prepared = {p.name: p for p in prepare_inputs(sources, max_pixels, preparation=preparation)}
+    for name, exc in contents.items():
+        if isinstance(exc, Exception):
+            status = "too_large" if isinstance(exc, FileTooLargeError) else "unreadable"
+            prepared[name] = PreparedInput(name, status=status, reason=str(exc) if status == "too_large" else f"the file could not be read: {exc}")
+    inputs = [prepared[n] for n in names]
+    table = prediction_rows(by_model, inputs)
+    ok = [i for i in inputs if i.ok]
+    logger.info(
+        "predict: %d image(s), %d predicted by %s, %d not predicted%s",
+        len(inputs),
+        len(ok),
+        ", ".join(c.label for c in classifiers),
+        len(inputs) - len(ok),
+        "".join(f"\n  - {i.name}: {i.status} ({i.reason})" for i in inputs if not i.ok),
+    )
+    class_names = classifiers[0].class_names if classifiers else [str(d) for d in range(10)]
+    shown = inputs[: int(predict.get("contact_sheet_images", 40))]
+    # the pictures of each step, for the images on the contact sheet only
+    steps = {p.name: p.prepared.steps for p in prepare_inputs({i.name: sources[i.name] for i in shown if i.ok}, max_pixels, keep_steps=True)}
+    rows = []
+    for item in shown:
+        probabilities = {}
+        if item.ok:
+            mine = table[(table["image"] == item.name) & (table["status"] == "ok")]
+            probabilities = {r["label"]: r[[f"p_{c}" for c in class_names]].to_numpy(float) for _, r in mine.iterrows()}
+        rows.append(
+            {
+                "name": item.name,
+                "original": (steps.get(item.name) or {}).get("as given"),
+                "prepared": item.prepared.image if item.ok else None,
+                "probabilities": probabilities,
+                "reason": f"{item.status}: {item.reason}",
+            }
+        )
+    sheet = plots.contact_sheet_figure(rows, class_names, f"Your digits: as given, as the network sees them, and each model's probabilities ({len(inputs)} images)")
+    return table, sheet

@@ -1,0 +1,39 @@
+"""The ``predict`` pipeline: the trained classifiers on a folder of a person's own images
+(``data/01_raw/my_digits``), each prepared the way MNIST was made (``practical_dl.preprocess``).
+
+The models are ``predict.models``, or by default every model of ``trained_models`` that has
+been trained (whose ``<model>.classifier`` exists when the run starts).
+"""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipeline_helpers import reading_across_namespaces
+from practical_dl.pipelines.training.pipeline import trained_model_names
+from practical_dl.project_config import existing_datasets, load_project_parameters
+
+from .nodes import predict_digits
+
+
+def predicted_models(parameters: dict | None = None) -> list[str]:
+    """``predict.models``, or every trained model that has a classifier to load."""
+    parameters = parameters if parameters is not None else load_project_parameters()
+    chosen = (parameters.get("predict") or {}).get("models")
+    if chosen:
+        return list(chosen)
+    trained = trained_model_names(parameters)
+    existing = [name.removesuffix(".classifier") for name in existing_datasets([f"{m}.classifier" for m in trained])]
+    return existing or trained  # nothing trained yet: the run says which pipeline to run first
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    models = kwargs.get("models") or predicted_models()
+    node = Node(
+        update_wrapper(partial(predict_digits, models=models), predict_digits),
+        inputs=["my_digits", "params:predict", *(f"{m}.classifier" for m in models)],
+        outputs=["my_digits_predictions", "my_digits_contact_sheet"],
+        name="predict_digits",
+    )
+    with reading_across_namespaces():
+        return Pipeline([node])
