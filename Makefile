@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui benchmark clean-outputs
+.PHONY: setup run test lint viz mlflow-ui demo benchmark clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ viz: setup  ## kedro-viz on http://127.0.0.1:4141
 
 mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/kedro mlflow ui
+
+demo: setup  ## the draw-a-digit page on http://127.0.0.1:8000 (after `make run` has trained the models)
+	$(BIN)/practical-dl-demo
 
 benchmark: setup  ## training throughput of the engine against plain PyTorch loops
 	$(BIN)/python -m practical_dl.benchmark
