@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui demo benchmark clean-outputs
+.PHONY: setup run test lint viz mlflow-ui demo docs benchmark clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000
 
 demo: setup  ## the draw-a-digit page on http://127.0.0.1:8000 (after `make run` has trained the models)
 	$(BIN)/practical-dl-demo
+
+docs: setup  ## redraw the README's pictures that need no trained model (docs/*.png)
+	$(BIN)/python -m practical_dl.preprocess data/01_raw/my_digits/two_red_on_yellow.png --figure docs/preprocessing_steps.png
 
 benchmark: setup  ## training throughput of the engine against plain PyTorch loops
 	$(BIN)/python -m practical_dl.benchmark

@@ -3,6 +3,7 @@ catalog saves as PNG and logs to MLflow."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -295,7 +296,7 @@ def contact_sheet_figure(rows: Sequence[dict], class_names: Sequence[str], title
             ax.set(xticks=[], yticks=[])
         if row.get("original") is not None:
             given.imshow(row["original"], cmap="gray" if np.asarray(row["original"]).ndim == 2 else None)
-        given.set_title(str(row["name"])[:28], fontsize=8)
+        given.set_title("\n".join(textwrap.wrap(str(row["name"]), 22, break_on_hyphens=False)[:2]), fontsize=7)
         if row.get("prepared") is not None:
             seen.imshow(row["prepared"], cmap="gray", vmin=0, vmax=255)
             seen.set_title("as the network sees it", fontsize=8)

@@ -241,7 +241,7 @@ def preprocessing_steps_figure(prepared: PreparedDigit, title: str) -> Figure:
     the step's name and size; the last panel marks the central 20x20 box and the centre of mass."""
     if not prepared.steps:
         raise ValueError("no steps to show: call prepare_digit(..., keep_steps=True)")
-    fig = Figure(figsize=(2.2 * len(prepared.steps), 2.9), layout="constrained")
+    fig = Figure(figsize=(2.2 * len(prepared.steps), 3.3), layout="constrained")
     axes = fig.subplots(1, len(prepared.steps))
     for ax, (name, step) in zip(axes, prepared.steps.items()):
         ax.imshow(step, cmap="gray", vmin=0, vmax=255, interpolation="nearest" if max(step.shape[:2]) <= 64 else "antialiased")
