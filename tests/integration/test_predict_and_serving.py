@@ -23,7 +23,7 @@ from tests.conftest import ROOT, project_after, run
 
 pytestmark = pytest.mark.integration
 
-MODELS = ["fc64", "fc256_fc256", "simplenet"]  # the test environment's trained_models
+MODELS = ["fc64", "fc256_fc256", "simplenet", "simplenet_plus"]  # trained_models
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,7 @@ def test_predict_writes_a_row_per_image_and_model_and_a_contact_sheet(predicted_
     assert (table["status"] == "ok").all()
     assert len(table) == len(shipped) * len(MODELS)
     assert set(table["model"]) == set(MODELS)
+    assert list(table["trusted"]) == list(table["model"] == "simplenet_plus")  # predict.trusted_model
     probabilities = table[[f"p_{d}" for d in range(10)]].to_numpy()
     assert np.allclose(probabilities.sum(1), 1, atol=1e-4)
     assert (table["probability"] == probabilities.max(1)).all()

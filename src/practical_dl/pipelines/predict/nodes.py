@@ -59,8 +59,8 @@ def predict_digits(
     """Every image of the folder through every chosen classifier.
 
     Returns the table (one row per image and model: prediction, probability, top 3, every
-    class's probability; one row per image that could not be predicted, with its status and
-    reason) and the contact sheet (the image as given | as the network sees it | the
+    class's probability, and whether the model is ``predict.trusted_model``; one row per image
+    that could not be predicted, with its status and reason) and the contact sheet (the image as given | as the network sees it | the
     probabilities of every model as bars).
     """
     by_model = dict(zip(models, classifiers))
@@ -75,14 +75,21 @@ def predict_digits(
             prepared[name] = PreparedInput(name, status=status, reason=str(exc) if status == "too_large" else f"the file could not be read: {exc}")
     inputs = [prepared[n] for n in names]
     table = prediction_rows(by_model, inputs)
+    trusted = predict.get("trusted_model", "simplenet")
+    table.insert(3, "trusted", table["model"] == trusted)
     ok = [i for i in inputs if i.ok]
+    answers = {r["image"]: f"{r['prediction']} ({r['probability']:.0%})" for _, r in table[table["trusted"]].iterrows()}
     logger.info(
         "predict: %d image(s), %d predicted by %s, %d not predicted%s",
         len(inputs),
         len(ok),
         ", ".join(c.label for c in classifiers),
         len(inputs) - len(ok),
-        "".join(f"\n  - {i.name}: {i.status} ({i.reason})" for i in inputs if not i.ok),
+        "".join(
+            f"\n  - {i.name}: " + (f"{answers[i.name]} according to {by_model[trusted].label}" if i.name in answers else f"{i.status} ({i.reason})")
+            for i in inputs
+            if i.name in answers or not i.ok
+        ),
     )
     class_names = classifiers[0].class_names if classifiers else [str(d) for d in range(10)]
     shown = inputs[: int(predict.get("contact_sheet_images", 40))]
