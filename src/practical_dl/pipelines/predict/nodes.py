@@ -53,6 +53,15 @@ def _read(load: Callable[[], bytes]) -> bytes | Exception:
         return exc
 
 
+def _summary(inputs: list[PreparedInput], answers: dict[str, str], trusted: str, classifiers, shown: int = 20) -> str:
+    """The log's account of a run: the trusted model's answer per image, or why there is none."""
+    lines = [f"{i.name}: {answers[i.name]} according to {trusted}" if i.name in answers else f"{i.name}: {i.status} ({i.reason})" for i in inputs]
+    more = f"\n  ... and {len(lines) - shown} more in the table" if len(lines) > shown else ""
+    predicted = sum(i.ok for i in inputs)
+    head = f"{len(inputs)} image(s), {predicted} predicted by {', '.join(c.label for c in classifiers)}, {len(inputs) - predicted} not predicted"
+    return head + "".join(f"\n  - {line}" for line in lines[:shown]) + more
+
+
 def predict_digits(
     images: dict[str, Callable[[], bytes]], predict: dict[str, Any], *classifiers: DigitClassifier, models: list[str]
 ) -> tuple[pd.DataFrame, Figure]:
@@ -60,8 +69,8 @@ def predict_digits(
 
     Returns the table (one row per image and model: prediction, probability, top 3, every
     class's probability, and whether the model is ``predict.trusted_model``; one row per image
-    that could not be predicted, with its status and reason) and the contact sheet (the image as given | as the network sees it | the
-    probabilities of every model as bars).
+    that could not be predicted, with its status and reason) and the contact sheet (the image
+    as given | as the network sees it | the probabilities of every model as bars).
     """
     by_model = dict(zip(models, classifiers))
     names = sorted(n for n in images if not n.rsplit("/", 1)[-1].startswith("."))
@@ -77,20 +86,8 @@ def predict_digits(
     table = prediction_rows(by_model, inputs)
     trusted = predict.get("trusted_model", "simplenet")
     table.insert(3, "trusted", table["model"] == trusted)
-    ok = [i for i in inputs if i.ok]
     answers = {r["image"]: f"{r['prediction']} ({r['probability']:.0%})" for _, r in table[table["trusted"]].iterrows()}
-    logger.info(
-        "predict: %d image(s), %d predicted by %s, %d not predicted%s",
-        len(inputs),
-        len(ok),
-        ", ".join(c.label for c in classifiers),
-        len(inputs) - len(ok),
-        "".join(
-            f"\n  - {i.name}: " + (f"{answers[i.name]} according to {by_model[trusted].label}" if i.name in answers else f"{i.status} ({i.reason})")
-            for i in inputs
-            if i.name in answers or not i.ok
-        ),
-    )
+    logger.info("predict: %s", _summary(inputs, answers, by_model[trusted].label if trusted in by_model else trusted, classifiers))
     class_names = classifiers[0].class_names if classifiers else [str(d) for d in range(10)]
     shown = inputs[: int(predict.get("contact_sheet_images", 40))]
     # the pictures of each step, for the images on the contact sheet only
