@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,35 @@ def test_shipped_mnist_test_set_loads():
     labels = IDXDataset(filepath=str(RAW / "t10k-labels-idx1-ubyte.gz"), ndim=1).load()
     assert images.shape == (10_000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10_000,) and set(np.unique(labels)) == set(range(10))
+
+
+def _dataset_with_sums(tmp_path, sums_line: str | None):
+    path = tmp_path / "labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(encode_idx(np.arange(10, dtype=np.uint8)), mtime=0))
+    if sums_line is not None:
+        (tmp_path / "SHA256SUMS").write_text(sums_line.format(name=path.name) + "\n")
+    return IDXDataset(filepath=str(path), ndim=1, checksums="SHA256SUMS"), path
+
+
+def test_checksums_verified_and_a_mismatch_names_the_file_and_both_digests(tmp_path):
+    dataset, path = _dataset_with_sums(tmp_path, "{digest}  {{name}}".format(digest="0" * 64))
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(DatasetError, match=rf"labels-idx1-ubyte\.gz: sha256 mismatch: .*SHA256SUMS says 0{{64}}, the file has {actual}"):
+        dataset.load()
+    (tmp_path / "SHA256SUMS").write_text(f"{actual}  {path.name}\n")
+    assert dataset.load().tolist() == list(range(10))
+
+
+def test_checksums_file_missing_or_without_the_file(tmp_path):
+    dataset, _ = _dataset_with_sums(tmp_path, None)
+    with pytest.raises(DatasetError, match="the checksums file .*SHA256SUMS does not exist"):
+        dataset.load()
+    dataset, _ = _dataset_with_sums(tmp_path, "{digest}  other-file.gz".format(digest="0" * 64))
+    with pytest.raises(DatasetError, match=r"SHA256SUMS lists no checksum for labels-idx1-ubyte\.gz"):
+        dataset.load()
+
+
+def test_the_shipped_mnist_matches_its_checksums():
+    root = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "mnist"
+    labels = IDXDataset(filepath=str(root / "t10k-labels-idx1-ubyte.gz"), ndim=1, checksums="SHA256SUMS").load()
+    assert labels.shape == (10000,)

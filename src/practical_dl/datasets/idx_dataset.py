@@ -12,6 +12,7 @@ Files may be gzip-compressed (detected from the content, not the name).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 from pathlib import PurePosixPath
 from typing import Any
@@ -91,6 +92,9 @@ class IDXDataset(AbstractDataset[np.ndarray, np.ndarray]):
         filepath: path or fsspec URL of the file; a ``.gz`` suffix makes ``save`` compress.
         ndim: if given, the number of dimensions the file must have (3 for images, 1 for labels).
         dtype: if given, the dtype the file must hold (e.g. ``uint8``).
+        checksums: if given, a ``SHA256SUMS`` file (``<sha256>  <file name>`` per line, as
+            ``sha256sum`` writes it; a relative path is taken from the data file's folder) that
+            must list this file with the sha256 of its bytes; a mismatch names the file and both digests.
         fs_args, credentials: passed to fsspec.
         metadata: free-form metadata (e.g. the kedro-viz layer); ignored by Kedro.
     """
@@ -101,6 +105,7 @@ class IDXDataset(AbstractDataset[np.ndarray, np.ndarray]):
         filepath: str,
         ndim: int | None = None,
         dtype: str | None = None,
+        checksums: str | None = None,
         fs_args: dict[str, Any] | None = None,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -111,15 +116,43 @@ class IDXDataset(AbstractDataset[np.ndarray, np.ndarray]):
         self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
         self._ndim = ndim
         self._dtype = np.dtype(dtype) if dtype is not None else None
+        self._checksums = None
+        if checksums:
+            sums = PurePosixPath(get_protocol_and_path(checksums)[1])
+            self._checksums = str(sums if sums.is_absolute() or "://" in checksums else self._filepath.parent / sums)
         self.metadata = metadata
 
+    def _verify(self, path: str, raw: bytes) -> None:
+        """Compare the file's sha256 with its line in the checksums file."""
+        sums_path = get_filepath_str(PurePosixPath(self._checksums), self._protocol)
+        try:
+            with self._fs.open(sums_path, "r") as f:
+                listed = dict(reversed(line.split(maxsplit=1)) for line in f.read().splitlines() if line.strip())
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: the checksums file {sums_path} does not exist") from None
+        name = self._filepath.name
+        expected = listed.get(name, listed.get(f"*{name}"))  # sha256sum's binary-mode marker
+        if expected is None:
+            raise DatasetError(f"{path}: {sums_path} lists no checksum for {name}")
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != expected.lower():
+            raise DatasetError(f"{path}: sha256 mismatch: {sums_path} says {expected}, the file has {actual}; the file is corrupt or not the one shipped")
+
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "protocol": self._protocol, "ndim": self._ndim, "dtype": str(self._dtype)}
+        return {
+            "filepath": str(self._filepath),
+            "protocol": self._protocol,
+            "ndim": self._ndim,
+            "dtype": str(self._dtype),
+            "checksums": self._checksums,
+        }
 
     def load(self) -> np.ndarray:
         path = get_filepath_str(self._filepath, self._protocol)
         with self._fs.open(path, "rb") as f:
             raw = f.read()
+        if self._checksums:
+            self._verify(path, raw)
         if raw[:2] == _GZIP_MAGIC:
             try:
                 raw = gzip.decompress(raw)
