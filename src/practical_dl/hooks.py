@@ -7,6 +7,7 @@ import atexit
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -191,3 +192,56 @@ class InterruptHook:
             except Exception as exc:  # the store itself is gone: nothing more can be recorded
                 logger.warning("could not end the MLflow run as KILLED: %s", exc)
                 break
+
+
+class _StoreLock:
+    """An exclusive lock file beside a SQLite MLflow store, held while kedro-mlflow sets it up."""
+
+    def __init__(self) -> None:
+        self.handle = None
+
+    def acquire(self, context) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; the race below stays possible there
+            return
+        loader = context.config_loader
+        # kedro-mlflow adds this pattern in its own after_context_created, which runs after this one
+        loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+        try:
+            uri = str(((loader["mlflow"] or {}).get("server") or {}).get("mlflow_tracking_uri") or "")
+        except Exception:  # no mlflow.yml: kedro-mlflow's defaults, nothing of ours to guard
+            return
+        if not uri.startswith("sqlite:///"):
+            return
+        store = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+        store.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(store.with_name(store.name + ".lock"), "w")  # noqa: SIM115 (held across two hooks)
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the lock
+            self.handle = None
+
+
+_store_lock = _StoreLock()
+
+
+class LockMlflowStoreHook:
+    """Two ``kedro run`` started together on a project without ``mlflow.db``: both would create
+    its tables (MLflow's schema migration then fails in one of them) and both would create the
+    experiment (one fails: it exists). This hook takes an exclusive lock beside the SQLite store
+    before kedro-mlflow sets it up; :class:`UnlockMlflowStoreHook` gives it back afterwards."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        _store_lock.acquire(context)
+
+
+class UnlockMlflowStoreHook:
+    """Gives back the lock of :class:`LockMlflowStoreHook` once kedro-mlflow has set up the store."""
+
+    @hook_impl(trylast=True)
+    def after_context_created(self, context) -> None:
+        _store_lock.release()

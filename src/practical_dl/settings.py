@@ -5,11 +5,25 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
-from practical_dl.hooks import CheckInputsHook, InterruptHook, RunInfoHook, ValidateParametersHook
+from practical_dl.hooks import (
+    CheckInputsHook,
+    InterruptHook,
+    LockMlflowStoreHook,
+    RunInfoHook,
+    UnlockMlflowStoreHook,
+    ValidateParametersHook,
+)
 from practical_dl.project_config import ProjectContext
 
 # kedro-mlflow registers its own hook through its plugin entry point.
-HOOKS = (ValidateParametersHook(), CheckInputsHook(), RunInfoHook(), InterruptHook())
+HOOKS = (
+    LockMlflowStoreHook(),  # around kedro-mlflow's set-up of mlflow.db: two runs started together
+    UnlockMlflowStoreHook(),
+    ValidateParametersHook(),
+    CheckInputsHook(),
+    RunInfoHook(),
+    InterruptHook(),
+)
 
 # records the run's config loader, so that pipelines shaped by parameters follow --env and --params
 CONTEXT_CLASS = ProjectContext
