@@ -75,7 +75,9 @@ class DigitClassifierModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.classifier = load_classifier(context.artifacts[ARTIFACT])
 
-    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    # pd.DataFrame: what MLflow hands over after enforcing the signature (and a type hint MLflow
+    # reads as "validate with the signature", so it does not warn that hints are missing)
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         images = images_from_input(model_input)
         max_pixels = int((params or {}).get("max_pixels", MAX_PIXELS))
         table = predict_images({"model": self.classifier}, images, max_pixels=max_pixels)

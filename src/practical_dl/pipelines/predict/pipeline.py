@@ -29,11 +29,11 @@ def predicted_models(parameters: dict | None = None) -> list[str]:
 
 def create_pipeline(**kwargs) -> Pipeline:
     models = kwargs.get("models") or predicted_models()
-    node = Node(
-        update_wrapper(partial(predict_digits, models=models), predict_digits),
-        inputs=["my_digits", "params:predict", *(f"{m}.classifier" for m in models)],
-        outputs=["my_digits_predictions", "my_digits_contact_sheet"],
-        name="predict_digits",
-    )
-    with reading_across_namespaces():
+    with reading_across_namespaces():  # the node reads every model's namespaced classifier
+        node = Node(
+            update_wrapper(partial(predict_digits, models=models), predict_digits),
+            inputs=["my_digits", "params:predict", *(f"{m}.classifier" for m in models)],
+            outputs=["my_digits_predictions", "my_digits_contact_sheet"],
+            name="predict_digits",
+        )
         return Pipeline([node])
