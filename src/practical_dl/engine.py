@@ -24,7 +24,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from practical_dl.checkpoint import TrainingState, capture_state, restore_state
 from practical_dl.params import settings_from_params
 from practical_dl.standardise import Standardiser
 
@@ -291,6 +292,13 @@ class BatchSource:
             for x, y in self._loader:
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
+    def start_workers(self) -> None:
+        """Start persistent DataLoader workers now. Their start draws a seed from torch's global
+        generator once per run; a resumed run calls this before restoring that generator so
+        that its later draws match those of a run never interrupted."""
+        if not self.resident and self._loader.persistent_workers:
+            iter(self._loader)
+
 
 # --------------------------------------------------------------------------- training
 
@@ -435,6 +443,8 @@ def fit(
     name: str = "model",
     task: str = "classification",
     adversary: Callable[[Callable, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    callbacks: Sequence[Any] = (),
+    resume: TrainingState | None = None,
 ) -> FitResult:
     """Train ``model`` on uint8 ``N x C x H x W`` images with integer labels (``classification``,
     cross-entropy) or float targets (``regression``, mean squared error on one output).
@@ -446,6 +456,13 @@ def fit(
     epoch is evaluated on ``val``; with ``select_best`` the weights of the epoch with the best
     validation accuracy (regression: lowest validation loss) are returned. A non-finite loss or
     one above ``max_loss`` stops training (``diverged=True``) instead of raising, so a sweep goes on.
+
+    After each epoch (its history row complete) every callback's ``on_epoch_end(state)`` is called
+    with a :class:`~practical_dl.checkpoint.TrainingState` view of the run, e.g. a
+    :class:`~practical_dl.checkpoint.Checkpointer`. ``resume`` (a saved state of the same run)
+    restores model, optimizer, scheduler, random generators, history and best epoch, and goes on
+    after its epoch: the result is bit-identical to that of a run never interrupted, wall-clock
+    times aside. Without callbacks and ``resume``, nothing of this costs anything.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -484,7 +501,18 @@ def fit(
     history: list[dict[str, float]] = []
     best_score, best_epoch, best_state = -math.inf, 0, None
     diverged, reason = False, ""
-    for epoch in range(1, config.epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        for s in (source, val_source):
+            if s is not None:
+                s.start_workers()
+        restore_state(resume, model, optimizer, scheduler, generator)
+        history = [dict(row) for row in resume.history]
+        best_score, best_epoch, best_state = resume.best["score"], resume.best["epoch"], resume.best["model"]
+        diverged, reason = resume.diverged, resume.divergence_reason
+        first_epoch = config.epochs + 1 if diverged else resume.epoch + 1
+        logger.info("%s: resuming after epoch %d of %d%s", name, resume.epoch, config.epochs, " (diverged)" if diverged else "")
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         start = time.perf_counter()
         perm = torch.randperm(source.n, generator=generator)
@@ -521,6 +549,13 @@ def fit(
                 best_score, best_epoch = goodness, epoch
                 best_state = copy.deepcopy(model.state_dict())
         history.append(row)
+        if callbacks:
+            state = capture_state(
+                epoch, config.epochs, model, optimizer, scheduler, generator, history, best_score, best_epoch, best_state, diverged, reason
+            )
+            for callback in callbacks:
+                if hasattr(callback, "on_epoch_end"):
+                    callback.on_epoch_end(state)
         if diverged:
             logger.warning("%s diverged: %s; training stopped", name, reason)
             break
