@@ -94,7 +94,7 @@ def test_every_bad_input_gets_its_own_row_and_the_good_image_is_still_predicted(
     start = time.perf_counter()
     run(predicted_project, pipeline_names=["predict"], runtime_params={"predict": {"folder": str(folder), "reports": str(reports)}})
     assert time.perf_counter() - start < 60
-    table = pd.read_csv(reports / "predictions.csv", dtype={"prediction": str}).fillna("")
+    table = pd.read_csv(reports / "predictions.csv", dtype={"prediction": str, "reason": str}).fillna({"reason": ""})
     status = {r["image"]: (r["status"], r["reason"]) for _, r in table.iterrows()}
     assert status["notes.png"][0] == "unreadable" and "not a readable image" in status["notes.png"][1]
     assert status["truncated.jpg"][0] == "unreadable"
