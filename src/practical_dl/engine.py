@@ -77,6 +77,9 @@ class TrainConfig:
     augment: bool = False  # apply the augmentation pipeline's transforms (read by the nodes)
     standardise: bool = True  # x' = (x - mean) / std; off: only scaled to [0, 1] (read by the nodes)
     adversarial: dict[str, Any] | None = None  # adversarial training, see practical_dl.attacks.AdversarialTraining (read by the nodes)
+    checkpoint_every: int = 1  # save the training state every N epochs (0: never), see practical_dl.checkpoint (read by the nodes)
+    resume: bool = True  # go on from a checkpoint made with the same settings (read by the nodes)
+    checkpoint_dir: str = "data/06_models/checkpoints"  # one file per model (read by the nodes)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -122,6 +125,10 @@ class TrainConfig:
             bad("num_workers", "must be >= 0")
         if not self.max_loss > 0:
             bad("max_loss", "must be > 0")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            bad("checkpoint_every", "must be an integer >= 0 (0: no checkpoints)")
+        if not isinstance(self.resume, bool):
+            bad("resume", "must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

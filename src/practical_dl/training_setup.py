@@ -3,6 +3,8 @@ the parameter at fault. Used by the nodes and by the hook that checks parameters
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ from torch import nn
 
 from practical_dl.attacks import AdversarialTraining
 from practical_dl.augment import AugmentConfig, build_augmentation, materialise
+from practical_dl.checkpoint import Checkpointer, settings_fingerprint
 from practical_dl.engine import TrainConfig
 from practical_dl.models import MODEL_REGISTRY, build_model
 from practical_dl.standardise import Standardiser
@@ -80,3 +83,24 @@ def training_data(
         images, labels = materialise(images, labels, aug)
         return images, labels, None
     return images, labels, build_augmentation(aug)
+
+
+#: Settings that do not change what training computes, left out of a checkpoint's fingerprint.
+NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_dir")
+
+
+def training_checkpointer(config: TrainConfig, name: str, *identity: Any) -> Checkpointer | None:
+    """The checkpointer of one model's training (``<checkpoint_dir>/<name>.safetensors``), or None
+    when ``checkpoint_every`` is 0. Its fingerprint covers the training settings and ``identity``
+    (model parameters, data, statistics, ...): a checkpoint of other settings is not resumed."""
+    if config.checkpoint_every == 0:
+        return None
+    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_FINGERPRINT}
+    return Checkpointer(Path(config.checkpoint_dir) / f"{name}.safetensors", config.checkpoint_every, settings_fingerprint(settings, *identity))
+
+
+def data_identity(images: np.ndarray, labels: np.ndarray) -> str:
+    """A short digest of a training set (its bytes), for a checkpoint's fingerprint."""
+    digest = hashlib.sha256(np.ascontiguousarray(labels).tobytes())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return f"{images.shape}:{digest.hexdigest()[:16]}"

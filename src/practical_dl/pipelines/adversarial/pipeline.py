@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     robust_training = sum(
         (
             Pipeline(
-                model_training_template(),
+                model_training_template(name),
                 namespace=name,
                 inputs={"train_split", "validation_split", "standardisation_stats"},
                 parameters=shared,

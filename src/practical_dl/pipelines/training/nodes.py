@@ -11,9 +11,11 @@ import pandas as pd
 from practical_dl.classifier import DigitClassifier, make_classifier
 from practical_dl.engine import fit, set_seed
 from practical_dl.training_setup import (
+    data_identity,
     input_standardiser,
     model_from_params,
     training_adversary,
+    training_checkpointer,
     training_config,
     training_data,
 )
@@ -31,6 +33,8 @@ def train_model(
     training_params: dict[str, Any],
     training_defaults: dict[str, Any],
     augmentation_params: dict[str, Any],
+    *,
+    model: str = "model",
 ) -> tuple[DigitClassifier, pd.DataFrame, dict[str, list[dict[str, float]]]]:
     """Train one model (adversarially, when its ``training.adversarial`` is set); keep the
     weights of its best validation epoch.
@@ -38,15 +42,22 @@ def train_model(
     Returns the trained classifier (the network with the standardisation it was trained with,
     see ``practical_dl.classifier``), the per-epoch history as a table, and the same history as
     MLflow metric histories (step = epoch).
+
+    The training state is saved after every ``checkpoint_every`` epochs to
+    ``<checkpoint_dir>/<model>.safetensors``; the next run with the same settings goes on from
+    it (a model whose training had finished is not trained again), unless ``resume`` is off.
     """
     label = model_params.get("label", model_params.get("name"))
     config = training_config(training_defaults, training_params, where=f"{label}.training")
     set_seed(config.seed)
     images, labels, augment = training_data(train_split, config, augmentation_params)
-    model = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
+    network = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
     standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
+    identity = (model_params, standardisation_stats, augmentation_params if config.augment else None, data_identity(images, labels))
+    checkpointer = training_checkpointer(config, model, *identity)
+    resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
     result = fit(
-        model,
+        network,
         (images, labels),
         (validation_split["images"], validation_split["labels"]),
         standardiser,
@@ -54,6 +65,8 @@ def train_model(
         augment=augment,
         name=label,
         adversary=training_adversary(config),
+        callbacks=[checkpointer] if checkpointer is not None else (),
+        resume=resume,
     )
     if result.diverged:
         logger.error("%s diverged (%s): its weights are those of the last good epoch, if any", label, result.divergence_reason)

@@ -5,6 +5,8 @@ a namespace with its own ``model`` and ``training`` parameter blocks, so kedro-v
 model as a collapsible group and a model is added by configuration alone.
 """
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.project_config import load_project_parameters
@@ -14,12 +16,12 @@ from .nodes import train_model
 SHARED_INPUTS = {"train_split", "validation_split", "standardisation_stats"}
 
 
-def model_training_template() -> Pipeline:
+def model_training_template(model: str) -> Pipeline:
     """The sub-pipeline that trains one model (datasets are namespaced by the caller)."""
     return Pipeline(
         [
             Node(
-                train_model,
+                update_wrapper(partial(train_model, model=model), train_model),
                 inputs=[
                     "train_split",
                     "validation_split",
@@ -51,7 +53,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return sum(
         (
             Pipeline(
-                model_training_template(),
+                model_training_template(name),
                 namespace=name,
                 inputs=SHARED_INPUTS,
                 parameters={"params:training_defaults": "params:training_defaults", "params:augmentation": "params:augmentation"},
