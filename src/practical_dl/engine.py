@@ -518,7 +518,10 @@ def fit(
         best_score, best_epoch, best_state = resume.best["score"], resume.best["epoch"], resume.best["model"]
         diverged, reason = resume.diverged, resume.divergence_reason
         first_epoch = config.epochs + 1 if diverged else resume.epoch + 1
-        logger.info("%s: resuming after epoch %d of %d%s", name, resume.epoch, config.epochs, " (diverged)" if diverged else "")
+        if first_epoch > config.epochs:
+            logger.info("%s: already trained (%d of %d epochs%s in its checkpoint): not trained again", name, resume.epoch, config.epochs, ", diverged" if diverged else "")
+        else:
+            logger.info("%s: resuming after epoch %d of %d", name, resume.epoch, config.epochs)
     for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         start = time.perf_counter()
