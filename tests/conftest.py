@@ -64,3 +64,32 @@ def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Itera
         yield path
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def kedro_env() -> dict[str, str]:
+    """The environment of a ``kedro run`` subprocess: no telemetry, no display, wide log lines."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200"}
+    env.pop("KEDRO_ENV", None)
+    return env
+
+
+def interrupt_kedro_run(command: list[str], cwd: Path, log: Path, ready, sig: int, wait_s: float = 180, settle_s: float = 0.0) -> int:
+    """Start ``command`` in ``cwd`` (output to ``log``), send ``sig`` once ``ready(log_text)`` is
+    true, and return the exit code. Fails if the run ends or ``wait_s`` passes before it is ready."""
+    import subprocess
+    import time
+
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=cwd, env=kedro_env(), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + wait_s
+            while not ready(log.read_text()):
+                assert process.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, f"not ready to interrupt within {wait_s} s:\n{log.read_text()[-2000:]}"
+                time.sleep(0.05)
+            time.sleep(settle_s)
+            process.send_signal(sig)
+            return process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()

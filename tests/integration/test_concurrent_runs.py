@@ -1,22 +1,20 @@
 """Two ``kedro run`` commands started at the same moment on one project (no ``mlflow.db`` yet):
 both finish, and the SQLite store holds both runs, complete."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import make_project_copy
+from tests.conftest import kedro_env, make_project_copy
 
 pytestmark = pytest.mark.integration
 
 
 def test_two_runs_started_together_both_complete_in_one_store(tmp_path):
     project = make_project_copy(tmp_path)
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg"}
-    env.pop("KEDRO_ENV", None)
+    env = kedro_env()
     # the splits both runs read, made in another process (this one keeps no connection to the store)
     kedro_run = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines"]
     subprocess.run([*kedro_run, "data_ingestion"], cwd=project, env=env, check=True, capture_output=True, timeout=180)

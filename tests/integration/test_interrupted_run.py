@@ -1,16 +1,13 @@
 """A real ``kedro run`` interrupted by Ctrl-C (SIGINT) or SIGTERM in the middle of training: its
 MLflow run ends as KILLED, tagged with the signal, never FINISHED nor RUNNING for ever."""
 
-import os
 import signal
-import subprocess
 import sys
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import make_project_copy
+from tests.conftest import interrupt_kedro_run, make_project_copy
 
 pytestmark = pytest.mark.integration
 
@@ -19,29 +16,10 @@ pytestmark = pytest.mark.integration
 def test_interrupted_training_ends_its_mlflow_run_as_killed(tmp_path, sig):
     project = make_project_copy(tmp_path)
     log = tmp_path / "run.log"
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200"}
-    env.pop("KEDRO_ENV", None)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "simplenet.training.epochs=50"],
-            cwd=project,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while "Training SimpLeNet" not in log.read_text():  # well inside training
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "training did not start within 120 s"
-                time.sleep(0.2)
-            time.sleep(1.0)
-            process.send_signal(sig)
-            process.wait(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode != 0
+    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "simplenet.training.epochs=50"]
+    # well inside training
+    returncode = interrupt_kedro_run(command, project, log, lambda text: "Training SimpLeNet" in text, sig, wait_s=120, settle_s=1.0)
+    assert returncode != 0
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id])
     assert len(runs) == 1

@@ -2,29 +2,21 @@
 again: it goes on from the last checkpoint and ends with classifiers identical, tensor for tensor,
 to those of an uninterrupted run."""
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
-from tests.conftest import make_project_copy
+from tests.conftest import interrupt_kedro_run, kedro_env, make_project_copy
 
 pytestmark = pytest.mark.integration
 
 PARAMS = "simplenet.training.epochs=4"  # long enough to be killed in the middle
 KEDRO_RUN = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "data_ingestion,standardisation,training", "--params", PARAMS]
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200"}
-    env.pop("KEDRO_ENV", None)
-    return env
 
 
 def _classifiers(project: Path) -> dict[str, dict]:
@@ -41,7 +33,7 @@ def _classifiers(project: Path) -> dict[str, dict]:
 def reference(tmp_path_factory) -> Path:
     """The same run, never interrupted."""
     project = make_project_copy(tmp_path_factory.mktemp("reference"))
-    done = subprocess.run(KEDRO_RUN, cwd=project, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(KEDRO_RUN, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     return project
 
@@ -51,27 +43,16 @@ def test_an_interrupted_run_resumes_and_ends_bit_identical_to_an_uninterrupted_o
     killed = make_project_copy(tmp_path)
     checkpoint = killed / "data" / "06_models" / "checkpoints" / "simplenet.safetensors"
     log = tmp_path / "killed.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(KEDRO_RUN, cwd=killed, env=_env(), stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 180
-            while not checkpoint.exists():  # SimpLeNet's first epoch is saved
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "no SimpLeNet checkpoint within 180 s"
-                time.sleep(0.05)
-            process.send_signal(sig)
-            process.wait(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode != 0
+    # SimpLeNet's first epoch is saved
+    returncode = interrupt_kedro_run(KEDRO_RUN, killed, log, lambda _: checkpoint.exists(), sig)
+    assert returncode != 0
     assert not (killed / "data" / "06_models" / "simplenet.safetensors").exists()  # its training never finished
     if sig == signal.SIGINT:  # Ctrl-C: the first MLflow run ends KILLED (SIGKILL leaves no chance to say anything)
         client = MlflowClient(tracking_uri=f"sqlite:///{killed / 'mlflow.db'}")
         (first,) = client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id])
         assert first.info.status == "KILLED"
 
-    again = subprocess.run(KEDRO_RUN, cwd=killed, env=_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(KEDRO_RUN, cwd=killed, env=kedro_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming from checkpoint" in again.stdout and "SimpLeNet: resuming after epoch" in again.stdout
 
