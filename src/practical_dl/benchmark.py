@@ -12,15 +12,17 @@ images per second of
   (c) the textbook loop: a ``torchvision.datasets``-style data set with per-sample
       ``ToTensor`` + ``Normalize`` transforms through a ``DataLoader``,
 
-then what augmenting a 256-image batch costs beside one training step on it, and the time the
-engine (``auto``) takes to reach 99.2% test accuracy with the default SimpLeNet recipe. Not
-part of the test suite: run it by hand.
+then what augmenting a 256-image batch costs beside one training step on it, the time the
+engine (``auto``) takes to reach 99.2% test accuracy with the default SimpLeNet recipe, and
+what ``deterministic: true`` costs and buys: two trainings with the same seed, compared weight
+for weight, with and without it. Not part of the test suite: run it by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -186,6 +188,47 @@ def time_to_accuracy(data, std, device, target: float, max_epochs: int, batch_si
     return None, max_epochs, accuracy
 
 
+def reproducibility(images, labels, std, device, batch_size: int, epochs: int) -> list[dict]:
+    """For ``deterministic`` off and on: train SimpLeNet twice with the same seed and settings,
+    and report whether the weights are bit-identical, their largest difference, and the seconds
+    per epoch (the first epoch, warm-up, left out). An op without a deterministic kernel is
+    reported, not raised."""
+    rows = []
+    for deterministic in (False, True):
+        runs, error = [], ""
+        for attempt in range(2):
+            set_seed(0)
+            config = TrainConfig(
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=0.05 * batch_size / 128,
+                device=str(device),
+                progress=False,
+                select_best=False,
+                deterministic=deterministic,
+            )
+            try:
+                runs.append(fit(SimpLeNet(), (images, labels), None, std, config, name=f"deterministic={deterministic} #{attempt + 1}"))
+            except RuntimeError as exc:  # e.g. an op that has no deterministic CUDA kernel
+                error = str(exc).splitlines()[0]
+                break
+        if error:
+            rows.append({"deterministic": deterministic, "error": error})
+            continue
+        a, b = (r.model.state_dict() for r in runs)
+        timed = [row["seconds"] for r in runs for row in r.history[1:]] or [row["seconds"] for r in runs for row in r.history]
+        rows.append(
+            {
+                "deterministic": deterministic,
+                "identical": all(torch.equal(a[k], b[k]) for k in a),
+                "max_abs_difference": max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].numel()),
+                "seconds_per_epoch": min(timed),
+                "final_train_loss": [r.history[-1]["train_loss"] for r in runs],
+            }
+        )
+    return rows
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -208,8 +251,14 @@ def main(argv: list[str] | None = None) -> dict:
         "--tta-batch-size", type=int, default=None, help="batch size of the time-to-accuracy run (default 128 on CPU, 512 on CUDA)"
     )
     parser.add_argument("--skip-time-to-accuracy", action="store_true")
+    parser.add_argument(
+        "--reproducibility-epochs", type=int, default=3, help="epochs of each of the four reproducibility trainings (0: skip them)"
+    )
     parser.add_argument("--raw", type=Path, default=RAW, help="folder of the MNIST IDX files")
     args = parser.parse_args(argv)
+    # cuBLAS reads its workspace setting once, at its first use in the process: set it before any
+    # CUDA work so that the deterministic trainings below are deterministic (see engine.use_deterministic_kernels)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("practical_dl.engine").setLevel(logging.WARNING)
 
@@ -261,6 +310,19 @@ def main(argv: list[str] | None = None) -> dict:
                 f"\nTime to {args.target:.1%} test accuracy: {seconds:.1f} s of training "
                 f"({epochs_needed} epochs of 60,000 images, batch {tta_bs}; reached {acc:.2%})"
             )
+    if args.reproducibility_epochs:
+        bs = max(args.batch_sizes)
+        rows = reproducibility(images, labels, std, device, bs, args.reproducibility_epochs)
+        result["reproducibility"] = rows
+        print(f"\nThe same seed twice ({n} images, batch {bs}, {args.reproducibility_epochs} epochs), SimpLeNet, engine 'auto':")
+        for r in rows:
+            if "error" in r:
+                print(f"  deterministic={r['deterministic']}: failed: {r['error']}")
+            else:
+                print(
+                    f"  deterministic={r['deterministic']}: weights {'bit-identical' if r['identical'] else 'differ'}"
+                    f" (largest difference {r['max_abs_difference']:.3g}), {r['seconds_per_epoch']:.2f} s per epoch"
+                )
     return result
 
 

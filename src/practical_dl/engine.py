@@ -15,7 +15,8 @@ What makes it fast on small image sets (MNIST-sized):
   once per epoch (no ``.item()`` per step);
 * ``precision: auto`` uses ``torch.autocast`` with bfloat16 on CUDA and on CPUs with native
   bfloat16 (AVX512-BF16 / AMX), fp32 elsewhere; ``memory_format: auto`` is ``channels_last``
-  (CUDA and CPU); ``cudnn.benchmark`` on CUDA; ``torch.compile`` as an option.
+  (CUDA and CPU); ``cudnn.benchmark`` on CUDA (``deterministic: true`` trades it for
+  bit-reproducible kernels); ``torch.compile`` as an option.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -68,6 +70,7 @@ class TrainConfig:
     precision: str = "auto"
     memory_format: str = "auto"
     compile: bool = False
+    deterministic: bool = False  # CUDA: deterministic kernels only (see use_deterministic_kernels); CPU is deterministic anyway
     resident_memory_limit_mb: float = 4096
     num_workers: int = 2
     eval_batch_size: int = 1000
@@ -129,6 +132,8 @@ class TrainConfig:
             bad("checkpoint_every", "must be an integer >= 0 (0: no checkpoints)")
         if not isinstance(self.resume, bool):
             bad("resume", "must be true or false")
+        if not isinstance(self.deterministic, bool):
+            bad("deterministic", "must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +192,29 @@ def autocast_context(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+@contextmanager
+def use_deterministic_kernels(enabled: bool, device: torch.device) -> Iterator[None]:
+    """On CUDA, ``enabled`` makes training bit-reproducible: deterministic algorithms only
+    (``torch.use_deterministic_algorithms``; an op without one raises and names itself), cuDNN's
+    deterministic kernels without autotuning, and the cuBLAS workspace setting that its
+    deterministic mode needs (``CUBLAS_WORKSPACE_CONFIG``, effective when set before the first
+    matrix product of the process). Off, cuDNN autotunes (``benchmark``): faster, and the same seed
+    may give results that differ in the last bits. The previous settings come back afterwards.
+    On the CPU the engine's training is deterministic either way."""
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[1], before[2]
 
 
 def set_seed(seed: int) -> None:
@@ -470,15 +498,32 @@ def fit(
     restores model, optimizer, scheduler, random generators, history and best epoch, and goes on
     after its epoch: the result is bit-identical to that of a run never interrupted, wall-clock
     times aside. Without callbacks and ``resume``, nothing of this costs anything.
+
+    ``config.deterministic`` trains with deterministic kernels only (:func:`use_deterministic_kernels`).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    with use_deterministic_kernels(config.deterministic, resolve_device(config.device)):
+        return _fit(model, train, val, standardiser, config, augment, name, task, adversary, callbacks, resume)
+
+
+def _fit(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray] | None,
+    standardiser: Standardiser,
+    config: TrainConfig,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+    name: str,
+    task: str,
+    adversary: Callable[[Callable, torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    callbacks: Sequence[Any],
+    resume: TrainingState | None,
+) -> FitResult:
     metric = "accuracy" if task == "classification" else "mae"
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     memory_format = resolve_memory_format(config.memory_format, device, precision)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     model = model.to(device=device, memory_format=memory_format)
     step_model = torch.compile(model) if config.compile else model
 

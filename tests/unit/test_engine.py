@@ -72,6 +72,25 @@ def test_same_seed_same_numbers():
     assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
 
 
+def test_deterministic_kernels_change_nothing_on_the_cpu_and_are_switched_off_afterwards():
+    data = tiny_data()
+    plain = fit(tiny_model(), data, None, STD, config())
+    assert not torch.are_deterministic_algorithms_enabled()
+    seen = []
+    original = engine._fit
+
+    def spy(*args, **kwargs):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark))
+        return original(*args, **kwargs)
+
+    with mock.patch.object(engine, "_fit", spy):
+        strict = fit(tiny_model(), data, None, STD, config(deterministic=True))
+    assert seen == [(True, True, False)]
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+    for name, tensor in plain.model.state_dict().items():
+        assert torch.equal(tensor, strict.model.state_dict()[name]), name
+
+
 def test_auto_precision_follows_the_cpu_capability():
     cpu = torch.device("cpu")
     with mock.patch.object(engine, "cpu_has_native_bf16", return_value=False):
@@ -135,6 +154,7 @@ def test_divergence_stops_training_without_raising():
         ("epochs", 1.5, "epochs"),
         ("optimizer", "rmsprop", "optimizer must be one of"),
         ("precision", "fp8", "precision"),
+        ("deterministic", "yes", "deterministic must be true or false"),
     ],
 )
 def test_invalid_configuration_names_the_parameter(field, value, message):
