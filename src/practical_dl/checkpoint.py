@@ -1,4 +1,6 @@
-"""Training checkpoints: the whole state of :func:`practical_dl.engine.fit` after an epoch.
+"""Training checkpoints: the whole state of a training run after an epoch, for the classifiers
+(:func:`practical_dl.engine.fit`) and the DCGAN (:func:`practical_dl.gan.train_dcgan`) alike:
+both train through :func:`practical_dl.loop.train_epochs`, which calls the :class:`Checkpointer`.
 
 A training run killed after epoch k and resumed from its checkpoint ends with bit-identical
 weights, history (except wall-clock times) and best epoch to one never interrupted (on the
@@ -9,10 +11,10 @@ same machine and software). Plain PyTorch, usable without Kedro::
     result = fit(model, train, val, standardiser, config, callbacks=[checkpointer], resume=checkpointer.resume_state())
 
 The file is ONE safetensors file, nothing pickled: every tensor (model, optimizer state, best
-model, random number generator states) under a prefixed key (``model/conv1.weight``,
-``optimizer/state/0/momentum_buffer``, ``best_model/...``, ``rng/torch``, ``rng/shuffle``), and
-everything else (epoch, history, optimizer param groups, scheduler state, best score and epoch,
-fingerprint) as JSON in the header's metadata. It is written atomically: a kill while saving
+model, random number generator states) under a prefixed key (``task/model/conv1.weight``,
+``task/optimizer/state/0/momentum_buffer``, ``task/best/model/...``, ``rng/torch``,
+``rng/shuffle``), and everything else (epoch, history, optimizer param groups, scheduler state,
+best score and epoch, fingerprint, the collaborators' notes) as JSON in the header's metadata. It is written atomically: a kill while saving
 leaves the previous checkpoint intact.
 """
 
@@ -31,32 +33,35 @@ import numpy as np
 import safetensors
 import safetensors.torch
 import torch
-from torch import nn
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "practical_dl.checkpoint/1"
+FORMAT = "practical_dl.checkpoint/2"  # 2: the task's state under task/ (1: a classifier's only)
+
+
+class CheckpointFormatError(ValueError):
+    """A file that is not a checkpoint of this version (an older format, or another file)."""
 
 
 @dataclass
 class TrainingState:
-    """Everything :func:`~practical_dl.engine.fit` needs to go on after ``epoch`` completed epochs.
+    """Everything :func:`practical_dl.loop.train_epochs` needs to go on after ``epoch`` completed epochs.
 
-    Built by :func:`capture_state` as a *view*: its tensors are the live tensors of the model
-    and optimizer, valid while a callback's ``on_epoch_end`` runs. Save it (or copy it) there.
+    ``task`` is the training task's own state (for a classifier: model, optimizer, scheduler and
+    the best epoch's weights; for the DCGAN: both networks, both optimizers and the progress
+    images). The loop builds it as a *view*: its tensors are the live tensors of the model and
+    optimizer, valid while a collaborator's ``on_epoch_end`` runs. Save it (or copy it) there.
     """
 
     epoch: int  # completed epochs
-    model: dict[str, torch.Tensor]  # state_dict
-    optimizer: dict[str, Any]  # state_dict
-    scheduler: dict[str, Any]  # state_dict
-    rng: dict[str, Any]  # shuffle (fit's permutation generator), torch, cuda (list), numpy
+    task: dict[str, Any]
+    rng: dict[str, Any]  # shuffle (the loop's permutation generator), torch, cuda (list), numpy
     history: list[dict[str, Any]]
-    best: dict[str, Any]  # score, epoch, model (a state_dict or None)
     epochs: int = 0  # epochs the run was configured for
     diverged: bool = False
     divergence_reason: str = ""
     fingerprint: str = ""  # identifies the run's settings (given by the caller)
+    meta: dict[str, str] = field(default_factory=dict)  # notes of the collaborators (e.g. the MLflow run)
 
     @property
     def finished(self) -> bool:
@@ -64,11 +69,11 @@ class TrainingState:
         return self.diverged or self.epoch >= self.epochs
 
 
-# --------------------------------------------------------------------------- capture and restore
+# --------------------------------------------------------------------------- random number generators
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
-    """The states of ``generator`` (fit's shuffle), torch's global CPU generator (augmentation,
+    """The states of ``generator`` (the loop's shuffle), torch's global CPU generator (augmentation,
     adversarial random starts, DataLoader seeds), the CUDA generators if CUDA is initialised,
     and numpy's legacy global generator. Reading them draws nothing."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -104,46 +109,6 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
                 len(state["cuda"]),
                 torch.cuda.device_count(),
             )
-
-
-def capture_state(
-    epoch: int,
-    epochs: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generator: torch.Generator,
-    history: list[dict[str, Any]],
-    best_score: float,
-    best_epoch: int,
-    best_model: dict[str, torch.Tensor] | None,
-    diverged: bool = False,
-    divergence_reason: str = "",
-) -> TrainingState:
-    """A :class:`TrainingState` view of a training run after ``epoch`` epochs (nothing is copied)."""
-    return TrainingState(
-        epoch=epoch,
-        model=model.state_dict(),
-        optimizer=optimizer.state_dict(),
-        scheduler=scheduler.state_dict(),
-        rng=rng_state(generator),
-        history=history,
-        best={"score": best_score, "epoch": best_epoch, "model": best_model},
-        epochs=epochs,
-        diverged=diverged,
-        divergence_reason=divergence_reason,
-    )
-
-
-def restore_state(
-    state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator
-) -> None:
-    """Load ``state`` into freshly built ``model``, ``optimizer`` and ``scheduler`` and restore the
-    random number generators. History and best-epoch bookkeeping are read from ``state`` by the caller."""
-    model.load_state_dict(state.model)
-    optimizer.load_state_dict(state.optimizer)
-    scheduler.load_state_dict(state.scheduler)
-    restore_rng(state.rng, generator)
 
 
 # --------------------------------------------------------------------------- the file
@@ -206,18 +171,12 @@ def save_checkpoint(state: TrainingState, path: str | os.PathLike) -> Path:
     tree = {
         "epoch": state.epoch,
         "epochs": state.epochs,
-        "model": _encode(state.model, "model", tensors),
-        "optimizer": _encode(state.optimizer, "optimizer", tensors),
-        "scheduler": _encode(state.scheduler, "scheduler", tensors),
+        "task": _encode(state.task, "task", tensors),
         "rng": _encode(state.rng, "rng", tensors),
         "history": _encode(state.history, "history", tensors),
-        "best": {
-            "score": state.best["score"],
-            "epoch": state.best["epoch"],
-            "model": _encode(state.best["model"], "best_model", tensors),
-        },
         "diverged": state.diverged,
         "divergence_reason": state.divergence_reason,
+        "meta": dict(state.meta),
     }
     # tensors sharing memory (tied weights) are refused by safetensors: save copies
     seen: set[int] = set()
@@ -235,7 +194,10 @@ def save_checkpoint(state: TrainingState, path: str | os.PathLike) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:  # e.g. a full disk: say which file, keep the previous one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, f"could not save the checkpoint {path} (the previous one is kept): {exc.strerror or exc}") from exc
+    except BaseException:  # Ctrl-C while saving: the previous checkpoint is kept
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_folder(path.parent)
@@ -261,21 +223,19 @@ def load_checkpoint(path: str | os.PathLike) -> TrainingState:
     with safetensors.safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
         if metadata.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a {FORMAT} checkpoint (format {metadata.get('format')!r})")
+            raise CheckpointFormatError(f"{path} is not a {FORMAT} checkpoint (format {metadata.get('format')!r})")
         tensors = {key: f.get_tensor(key) for key in f.keys()}
     tree = _decode(json.loads(metadata["state"]), tensors)
     return TrainingState(
         epoch=tree["epoch"],
-        model=tree["model"],
-        optimizer=tree["optimizer"],
-        scheduler=tree["scheduler"],
+        task=tree["task"],
         rng=tree["rng"],
         history=tree["history"],
-        best=tree["best"],
         epochs=tree["epochs"],
         diverged=tree["diverged"],
         divergence_reason=tree["divergence_reason"],
         fingerprint=metadata["fingerprint"],
+        meta=tree["meta"],
     )
 
 
@@ -316,7 +276,11 @@ class Checkpointer:
         """The saved state, or None when there is none or it was made with other settings."""
         if not self.path.exists():
             return None
-        state = load_checkpoint(self.path)
+        try:
+            state = load_checkpoint(self.path)
+        except CheckpointFormatError as exc:
+            logger.warning("%s; starting afresh", exc)
+            return None
         if state.fingerprint != self.fingerprint:
             logger.warning(
                 "checkpoint %s was made with other settings (fingerprint %s, this run %s); starting afresh",

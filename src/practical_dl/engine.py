@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from practical_dl.checkpoint import TrainingState, capture_state, restore_state
+from practical_dl.checkpoint import TrainingState
+from practical_dl.loop import train_epochs
 from practical_dl.params import settings_from_params
 from practical_dl.standardise import Standardiser
 
@@ -520,21 +521,17 @@ def _fit(
     callbacks: Sequence[Any],
     resume: TrainingState | None,
 ) -> FitResult:
-    metric = "accuracy" if task == "classification" else "mae"
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     memory_format = resolve_memory_format(config.memory_format, device, precision)
     model = model.to(device=device, memory_format=memory_format)
-    step_model = torch.compile(model) if config.compile else model
-
     source = BatchSource(*train, device, config.batch_size, config.resident_memory_limit_mb, config.num_workers)
     val_source = (
         BatchSource(*val, device, config.eval_batch_size, config.resident_memory_limit_mb, config.num_workers) if val is not None else None
     )
-    prepare = _BatchPreparer(standardiser, device, memory_format, augment, adversary)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, len(source))
-    generator = torch.Generator().manual_seed(config.seed)
+    supervised = SupervisedTask(
+        model, source, val_source, _BatchPreparer(standardiser, device, memory_format, augment, adversary), config, device, precision, task, name
+    )
     settings = {
         "device": str(device),
         "precision": precision,
@@ -549,92 +546,111 @@ def _fit(
         settings["memory_format"],
         "on device" if source.resident else "via DataLoader",
     )
+    result = train_epochs(supervised, config.epochs, config.seed, name, callbacks, resume)
+    best_epoch = supervised.best_epoch
+    if supervised.best_model is not None:
+        model.load_state_dict(supervised.best_model)
+        logger.info("%s: keeping the weights of epoch %d (best on validation)", name, best_epoch)
+    else:
+        best_epoch = result.history[-1]["epoch"]
+    model.eval()
+    return FitResult(
+        model=model,
+        history=result.history,
+        best_epoch=best_epoch,
+        diverged=result.diverged,
+        divergence_reason=result.divergence_reason,
+        settings=settings,
+    )
 
-    history: list[dict[str, float]] = []
-    best_score, best_epoch, best_state = -math.inf, 0, None
-    diverged, reason = False, ""
-    first_epoch = 1
-    if resume is not None:
-        for s in (source, val_source):
-            if s is not None:
-                s.start_workers()
-        restore_state(resume, model, optimizer, scheduler, generator)
-        history = [dict(row) for row in resume.history]
-        best_score, best_epoch, best_state = resume.best["score"], resume.best["epoch"], resume.best["model"]
-        diverged, reason = resume.diverged, resume.divergence_reason
-        first_epoch = config.epochs + 1 if diverged else resume.epoch + 1
-        if first_epoch > config.epochs:
-            logger.info("%s: already trained (%d of %d epochs%s in its checkpoint): not trained again", name, resume.epoch, config.epochs, ", diverged" if diverged else "")
-        else:
-            logger.info("%s: resuming after epoch %d of %d", name, resume.epoch, config.epochs)
-    for epoch in range(first_epoch, config.epochs + 1):
-        model.train()
+
+class SupervisedTask:
+    """One epoch of supervised training (classification or regression) and its validation, for
+    :func:`practical_dl.loop.train_epochs`; keeps the best validation epoch's weights when
+    ``config.select_best``."""
+
+    def __init__(self, model, source, val_source, prepare, config: TrainConfig, device, precision, task: str, name: str) -> None:
+        self.model, self.source, self.val_source, self.prepare = model, source, val_source, prepare
+        self.config, self.device, self.precision, self.task, self.name = config, device, precision, task, name
+        self.metric = "accuracy" if task == "classification" else "mae"
+        self.step_model = torch.compile(model) if config.compile else model
+        self.optimizer = make_optimizer(model, config)
+        self.scheduler = make_scheduler(self.optimizer, config, len(source))
+        self.best_score, self.best_epoch, self.best_model = -math.inf, 0, None
+
+    def train_epoch(self, epoch: int, shuffle: torch.Generator) -> tuple[dict[str, Any], str]:
+        config, metric, reason = self.config, self.metric, ""
+        self.model.train()
         start = time.perf_counter()
-        perm = torch.randperm(source.n, generator=generator)
+        perm = torch.randperm(self.source.n, generator=shuffle)
         with tqdm(
-            total=len(source), desc=f"{name} epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch"
+            total=len(self.source), desc=f"{self.name} epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch"
         ) as bar:
             loss_sum, score, seen = _run_epoch(
-                step_model, source, prepare, device, precision, perm, optimizer, scheduler, config.label_smoothing, bar, task
+                self.step_model,
+                self.source,
+                self.prepare,
+                self.device,
+                self.precision,
+                perm,
+                self.optimizer,
+                self.scheduler,
+                config.label_smoothing,
+                bar,
+                self.task,
             )
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         row = {
-            "epoch": epoch,
             "train_loss": float(loss_sum) / seen,  # the one read-back of the epoch
             f"train_{metric}": float(score) / seen,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
             "images_per_second": seen / seconds,
         }
         if not math.isfinite(row["train_loss"]) or row["train_loss"] > config.max_loss:
-            diverged = True
             reason = f"train loss {row['train_loss']:.4g} at epoch {epoch} (limit {config.max_loss:g})"
-        if val_source is not None and not diverged:
-            model.eval()
+        if self.val_source is not None and not reason:
+            self.model.eval()
             with torch.inference_mode():
-                vloss, vscore, vseen = _run_epoch(step_model, val_source, prepare, device, precision, task=task)
+                vloss, vscore, vseen = _run_epoch(self.step_model, self.val_source, self.prepare, self.device, self.precision, task=self.task)
             row["val_loss"] = float(vloss) / vseen
             row[f"val_{metric}"] = float(vscore) / vseen
             if not math.isfinite(row["val_loss"]):
-                diverged, reason = True, f"validation loss {row['val_loss']} at epoch {epoch}"
-            goodness = row["val_accuracy"] if task == "classification" else -row["val_loss"]
-            if config.select_best and not diverged and goodness > best_score:
-                best_score, best_epoch = goodness, epoch
-                best_state = copy.deepcopy(model.state_dict())
-        history.append(row)
-        if callbacks:
-            state = capture_state(
-                epoch, config.epochs, model, optimizer, scheduler, generator, history, best_score, best_epoch, best_state, diverged, reason
-            )
-            for callback in callbacks:
-                if hasattr(callback, "on_epoch_end"):
-                    callback.on_epoch_end(state)
-        if diverged:
-            logger.warning("%s diverged: %s; training stopped", name, reason)
-            break
-        logger.info(
-            "%s epoch %d/%d: train loss %.4f %s %.4f | val loss %s %s %s | %.1fs (%.0f img/s)",
-            name,
-            epoch,
-            config.epochs,
-            row["train_loss"],
-            metric,
-            row[f"train_{metric}"],
-            f"{row['val_loss']:.4f}" if "val_loss" in row else "-",
-            metric,
-            f"{row[f'val_{metric}']:.4f}" if f"val_{metric}" in row else "-",
-            seconds,
-            row["images_per_second"],
+                reason = f"validation loss {row['val_loss']} at epoch {epoch}"
+            goodness = row["val_accuracy"] if self.task == "classification" else -row["val_loss"]
+            if config.select_best and not reason and goodness > self.best_score:
+                self.best_score, self.best_epoch = goodness, epoch
+                self.best_model = copy.deepcopy(self.model.state_dict())
+        return row, reason
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best": {"score": self.best_score, "epoch": self.best_epoch, "model": self.best_model},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for source in (self.source, self.val_source):
+            if source is not None:
+                source.start_workers()  # before the random generators are restored: starting workers draws from them
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        best = state["best"]
+        self.best_score, self.best_epoch, self.best_model = best["score"], best["epoch"], best["model"]
+
+    def summary(self, row: dict[str, Any]) -> str:
+        metric = self.metric
+        val_loss = f"{row['val_loss']:.4f}" if "val_loss" in row else "-"
+        val_metric = f"{row[f'val_{metric}']:.4f}" if f"val_{metric}" in row else "-"
+        return (
+            f"train loss {row['train_loss']:.4f} {metric} {row[f'train_{metric}']:.4f} | val loss {val_loss} {metric} {val_metric}"
+            f" | {row['seconds']:.1f}s ({row['images_per_second']:.0f} img/s)"
         )
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        logger.info("%s: keeping the weights of epoch %d (best on validation)", name, best_epoch)
-    else:
-        best_epoch = history[-1]["epoch"]
-    model.eval()
-    return FitResult(model=model, history=history, best_epoch=best_epoch, diverged=diverged, divergence_reason=reason, settings=settings)
 
 
 def predict(

@@ -25,8 +25,8 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,9 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from tqdm.auto import tqdm
 
+from practical_dl.checkpoint import TrainingState
 from practical_dl.engine import PRECISIONS, autocast_context, resolve_device, resolve_precision
+from practical_dl.loop import train_epochs
 from practical_dl.params import settings_from_params
 
 logger = logging.getLogger(__name__)
@@ -129,7 +131,9 @@ class GANConfig:
     seed: int = 2022
     device: str = "auto"
     precision: str = "auto"
-    checkpoint_every: int = 1  # keep the generator's weights every this many epochs
+    checkpoint_every: int = 1  # save the training state every N epochs (0: never), see practical_dl.checkpoint (read by the node)
+    resume: bool = True  # go on from a checkpoint made with the same settings (read by the node)
+    checkpoint_dir: str = "data/06_models/checkpoints"  # the checkpoint is <checkpoint_dir>/dcgan.safetensors (read by the node)
     fixed_samples: int = 64  # the same latent vectors every epoch: the progress grid
     progress: bool = True
 
@@ -140,12 +144,15 @@ class GANConfig:
             "latent_dim",
             "generator_features",
             "discriminator_features",
-            "checkpoint_every",
             "fixed_samples",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be an integer >= 0 (0: no checkpoints), got {self.checkpoint_every!r}")
+        if not isinstance(self.resume, bool):
+            raise ValueError(f"resume must be true or false, got {self.resume!r}")
         if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1 or not math.isfinite(self.lr):
             raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
         for name in ("beta1", "beta2"):
@@ -171,7 +178,6 @@ class GANResult:
     discriminator: Discriminator
     history: list[dict[str, float]]
     progress: list[np.ndarray]  # the fixed latent vectors' images after every epoch (uint8)
-    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # epoch -> generator weights
     diverged: bool = False
     divergence_reason: str = ""
 
@@ -233,14 +239,17 @@ def train_dcgan(
     images: np.ndarray,
     config: GANConfig,
     score: Callable[[Generator, int], dict[str, float]] | None = None,
-    on_epoch: Callable[[int, dict[str, float], np.ndarray], None] | None = None,
+    callbacks: Sequence[Any] = (),
+    resume: TrainingState | None = None,
 ) -> GANResult:
-    """Train a DCGAN on uint8 ``N x C x H x W`` images (H = W = 28).
+    """Train a DCGAN on uint8 ``N x C x H x W`` images (H = W = 28), through the project's one
+    epoch loop (:func:`practical_dl.loop.train_epochs`), like the classifiers.
 
     After every epoch: the losses, the discriminator's mean outputs D(x) and D(G(z)), and
     ``score(generator, epoch)`` (e.g. Inception Score and Fréchet distance) go into the history;
-    the fixed latent vectors' images are kept; ``on_epoch(epoch, row, images)`` is called (e.g. to
-    log them to MLflow). A non-finite loss stops training (``diverged``) with what was learnt so far.
+    the fixed latent vectors' images are kept (``state.task["progress"]``); the ``callbacks`` are
+    called (e.g. a :class:`~practical_dl.checkpoint.Checkpointer`; the run goes on from its
+    ``resume_state()``). A non-finite loss stops training (``diverged``) with what was learnt so far.
     """
     if images.ndim != 4 or images.shape[-2:] != (28, 28):
         raise ValueError(f"the DCGAN is built for N x C x 28 x 28 images, got shape {images.shape}")
@@ -248,65 +257,80 @@ def train_dcgan(
     precision = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
     generator, discriminator = build_gan(config, images.shape[1])
-    generator.to(device).train()
-    discriminator.to(device).train()
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    order = torch.Generator().manual_seed(config.seed)
-    fixed_z = torch.randn(config.fixed_samples, config.latent_dim, generator=torch.Generator().manual_seed(config.seed + 1))
-    steps = len(data) // config.batch_size  # the last, smaller batch is dropped: batch norm wants full ones
-    if steps == 0:
-        raise ValueError(f"gan.training.batch_size={config.batch_size} is larger than the {len(data)} training images")
-    logger.info("Training the DCGAN on %s (%s), %d images, %d steps per epoch", device, precision, len(data), steps)
-
-    history: list[dict[str, float]] = []
-    progress: list[np.ndarray] = []
-    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    diverged, reason = False, ""
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        perm = torch.randperm(len(data), generator=order).to(device)
-        sums = torch.zeros(4, device=device)
-        with tqdm(total=steps, desc=f"DCGAN epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch") as bar:
-            for i in range(steps):
-                real = to_tanh_range(data.index_select(0, perm[i * config.batch_size : (i + 1) * config.batch_size]))
-                sums += gan_step(
-                    generator, discriminator, opt_g, opt_d, real, config.real_label, lambda: autocast_context(device, precision)
-                )
-                bar.update(1)
-        seen = steps * config.batch_size
-        loss_d, loss_g, d_x, d_gz = (float(v) / seen for v in sums)  # the one read-back of the epoch
-        row = {"epoch": epoch, "loss_d": loss_d, "loss_g": loss_g, "d_real": d_x, "d_fake": d_gz, "seconds": time.perf_counter() - start}
-        if not all(math.isfinite(v) for v in (loss_d, loss_g)):
-            diverged, reason = True, f"non-finite loss at epoch {epoch} (discriminator {loss_d}, generator {loss_g})"
-        if score is not None and not diverged:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                row |= score(generator, epoch)
-        grid = (generator.decode(fixed_z) * 255).round().to(torch.uint8).numpy()
-        progress.append(grid)
-        history.append(row)
-        if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-            checkpoints[epoch] = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
-        logger.info(
-            "DCGAN epoch %d/%d: loss D %.3f G %.3f | D(x) %.2f D(G(z)) %.2f%s | %.1fs",
-            epoch,
-            config.epochs,
-            loss_d,
-            loss_g,
-            d_x,
-            d_gz,
-            "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "seconds"}),
-            row["seconds"],
-        )
-        if on_epoch is not None:
-            on_epoch(epoch, row, grid)
-        if diverged:
-            logger.warning("DCGAN diverged: %s; training stopped", reason)
-            break
+    task = DCGANTask(generator.to(device), discriminator.to(device), data, config, device, precision, score)
+    logger.info("Training the DCGAN on %s (%s), %d images, %d steps per epoch", device, precision, len(data), task.steps)
+    result = train_epochs(task, config.epochs, config.seed, "DCGAN", callbacks, resume)
     generator.eval()
     discriminator.eval()
-    return GANResult(generator, discriminator, history, progress, checkpoints, diverged, reason)
+    progress = [grid.numpy() for grid in task.progress]
+    return GANResult(generator, discriminator, result.history, progress, result.diverged, result.divergence_reason)
+
+
+class DCGANTask:
+    """One epoch of DCGAN training (alternating updates of D and G on every batch, see
+    :func:`gan_step`) for :func:`practical_dl.loop.train_epochs`."""
+
+    def __init__(self, generator, discriminator, data: torch.Tensor, config: GANConfig, device, precision, score=None) -> None:
+        self.generator, self.discriminator, self.data = generator.train(), discriminator.train(), data
+        self.config, self.device, self.precision, self.score = config, device, precision, score
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+        self.fixed_z = torch.randn(config.fixed_samples, config.latent_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+        self.steps = len(data) // config.batch_size  # the last, smaller batch is dropped: batch norm wants full ones
+        if self.steps == 0:
+            raise ValueError(f"gan.training.batch_size={config.batch_size} is larger than the {len(data)} training images")
+        self.progress: list[torch.Tensor] = []  # uint8 grids of the fixed latent vectors, one per epoch
+
+    def train_epoch(self, epoch: int, shuffle: torch.Generator) -> tuple[dict[str, Any], str]:
+        config, device, size = self.config, self.device, self.config.batch_size
+        start = time.perf_counter()
+        perm = torch.randperm(len(self.data), generator=shuffle).to(device)
+        sums = torch.zeros(4, device=device)
+        with tqdm(total=self.steps, desc=f"DCGAN epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch") as bar:
+            for i in range(self.steps):
+                real = to_tanh_range(self.data.index_select(0, perm[i * size : (i + 1) * size]))
+                sums += gan_step(
+                    self.generator,
+                    self.discriminator,
+                    self.opt_g,
+                    self.opt_d,
+                    real,
+                    config.real_label,
+                    lambda: autocast_context(device, self.precision),
+                )
+                bar.update(1)
+        seen = self.steps * size
+        loss_d, loss_g, d_x, d_gz = (float(v) / seen for v in sums)  # the one read-back of the epoch
+        row = {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_x, "d_fake": d_gz, "seconds": time.perf_counter() - start}
+        reason = ""
+        if not all(math.isfinite(v) for v in (loss_d, loss_g)):
+            reason = f"non-finite loss at epoch {epoch} (discriminator {loss_d}, generator {loss_g})"
+        if self.score is not None and not reason:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                row |= self.score(self.generator, epoch)
+        self.progress.append((self.generator.decode(self.fixed_z) * 255).round().to(torch.uint8))
+        return row, reason
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "progress": list(self.progress),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.progress = list(state["progress"])
+
+    def summary(self, row: dict[str, Any]) -> str:
+        scores = "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "seconds"})
+        return f"loss D {row['loss_d']:.3f} G {row['loss_g']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f}{scores} | {row['seconds']:.1f}s"
 
 
 # --------------------------------------------------------------------------- scores

@@ -1,4 +1,6 @@
-"""Nested MLflow runs for experiments that train many models in one ``kedro run`` (sweeps).
+"""What a run tells MLflow beyond kedro-mlflow's datasets: the metrics of every epoch as it ends
+(:class:`EpochMetrics`, a collaborator of the training loop), nested runs for experiments that
+train many models in one ``kedro run`` (sweeps), and registered models.
 
 kedro-mlflow opens one run per ``kedro run`` (``nested: True`` in ``mlflow.yml`` allows
 children); each sweep member gets a child run of its own, tagged with its sweep, so the
@@ -8,7 +10,7 @@ MLflow UI can filter a sweep (``tags.sweep = 'batch_size'``) and compare its mem
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +35,52 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+class EpochMetrics:
+    """Logs every epoch's history row to the active MLflow run as the epoch ends
+    (``<prefix>.<key>``, step = epoch), as a collaborator of :func:`practical_dl.loop.train_epochs`.
+
+    It notes its run in the training state (``state.meta``, saved with the checkpoint; put it
+    before the checkpointer). When a run goes on from a checkpoint, the new MLflow run gets the
+    history restored from it (the same steps) and the tags ``resumed_from`` (the MLflow run that
+    made the checkpoint) and ``resumed_from.<prefix>`` ("<run id> after epoch k"); its own epochs
+    carry on from step k + 1. Without an active run it does nothing.
+    """
+
+    def __init__(self, prefix: str = "", keys: Sequence[str] | None = None) -> None:
+        self.prefix = f"{prefix}." if prefix else ""
+        self.keys = tuple(keys) if keys is not None else None
+        self.meta_key = f"mlflow_run_id.{prefix}" if prefix else "mlflow_run_id"
+
+    def _metrics(self, row: dict[str, Any]) -> dict[str, float]:
+        keys = self.keys if self.keys is not None else [k for k in row if k != "epoch"]
+        return {f"{self.prefix}{k}": float(row[k]) for k in keys if k in row and isinstance(row[k], (int, float))}
+
+    def on_resume(self, state) -> None:
+        run = mlflow.active_run()
+        if run is None:
+            return
+        for row in state.history:
+            mlflow.log_metrics(self._metrics(row), step=int(row["epoch"]))
+        previous = state.meta.get(self.meta_key, "")
+        tags = {f"resumed_from.{self.prefix.rstrip('.') or 'run'}": f"{previous or 'an untracked run'} after epoch {state.epoch}"}
+        if previous:
+            tags["resumed_from"] = previous
+        mlflow.set_tags(tags)
+
+    def on_epoch_end(self, state) -> None:
+        run = mlflow.active_run()
+        if run is None:
+            return
+        row = state.history[-1]
+        mlflow.log_metrics(self._metrics(row), step=int(row["epoch"]))
+        state.meta[self.meta_key] = run.info.run_id
+
+    def log(self, values: dict[str, float], step: int = 0) -> None:
+        """Other numbers of the same training under the same prefix (e.g. the best epoch)."""
+        if mlflow.active_run() is not None:
+            mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in values.items()}, step=step)
+
+
 class MemberRun:
     """The child run of one sweep member, or a no-op when tracking is off."""
 
@@ -43,13 +91,6 @@ class MemberRun:
     @property
     def run_id(self) -> str | None:
         return self.run.info.run_id if self.run else None
-
-    def log_history(self, history: list[dict[str, float]], keys: tuple[str, ...]) -> None:
-        if not self.run:
-            return
-        for row in history:
-            metrics = {k: float(row[k]) for k in keys if k in row}
-            mlflow.log_metrics(metrics, step=int(row["epoch"]))
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.run:

@@ -89,14 +89,15 @@ def training_data(
 NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_dir")
 
 
-def training_checkpointer(config: TrainConfig, name: str, *identity: Any) -> Checkpointer | None:
-    """The checkpointer of one model's training (``<checkpoint_dir>/<name>.safetensors``), or None
+def training_checkpointer(config: Any, name: str, *identity: Any) -> Checkpointer | None:
+    """The checkpointer of one model's training (``<checkpoint_dir>/<name>.safetensors``; ``config``
+    a :class:`~practical_dl.engine.TrainConfig` or :class:`~practical_dl.gan.GANConfig`), or None
     when ``checkpoint_every`` is 0. Its fingerprint covers the training settings and ``identity``
     (model parameters, data, statistics, ...): a checkpoint of other settings is not resumed."""
     if config.checkpoint_every == 0:
         return None
     settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_FINGERPRINT}
-    if not settings["deterministic"]:
+    if settings.get("deterministic") is False:
         del settings["deterministic"]  # the default: checkpoints made before the option existed still resume
     return Checkpointer(Path(config.checkpoint_dir) / f"{name}.safetensors", config.checkpoint_every, settings_fingerprint(settings, *identity))
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from practical_dl.checkpoint import load_checkpoint
 from tests.conftest import project_after, run
 
 pytestmark = pytest.mark.integration
@@ -47,10 +48,9 @@ def test_gan_artefacts_scores_and_checkpoints(attacked_project):
     history = pd.read_csv(data / "07_model_output" / "gan" / "training_history.csv")
     assert list(history["epoch"]) == [1, 2]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "inception_score", "frechet_distance"} <= set(history.columns)
-    assert sorted(p.name for p in (data / "06_models" / "dcgan_checkpoints").iterdir()) == [
-        "epoch_001.safetensors",
-        "epoch_002.safetensors",
-    ]
+    state = load_checkpoint(data / "06_models" / "checkpoints" / "dcgan.safetensors")  # the whole training state, after the last epoch
+    assert state.finished and [row["epoch"] for row in state.history] == [1, 2]
+    assert {"generator", "discriminator", "opt_g", "opt_d", "progress"} <= set(state.task)
     assert any((data / "06_models" / "dcgan_generator.safetensors").iterdir())
     for plot in ("progress", "training", "samples", "interpolation", "arithmetic"):
         assert (data / "08_reporting" / "gan" / f"{plot}.png").is_file(), plot

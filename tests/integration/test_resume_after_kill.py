@@ -29,6 +29,20 @@ def _classifiers(project: Path) -> dict[str, dict]:
     return found
 
 
+def _runs(project: Path):
+    """The MLflow client of a project and its runs, oldest first."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = sorted(client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id]), key=lambda r: r.info.start_time)
+    return client, *runs
+
+
+def _histories(client, run) -> dict[str, list[tuple[int, float]]]:
+    """Every per-epoch metric history of a run (wall-clock times left out), sorted by step."""
+    keys = [k for k in run.data.metrics if k.split(".")[-1] in {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"}]
+    assert {"simplenet.val_accuracy", "fc64.train_loss"} <= set(keys)
+    return {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k)) for k in keys}
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The same run, never interrupted."""
@@ -36,6 +50,20 @@ def reference(tmp_path_factory) -> Path:
     done = subprocess.run(KEDRO_RUN, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     return project
+
+
+def test_two_identical_runs_give_identical_classifiers_and_metric_histories(reference, tmp_path):
+    again = make_project_copy(tmp_path)
+    done = subprocess.run(KEDRO_RUN, cwd=again, env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    expected, actual = _classifiers(reference), _classifiers(again)
+    assert set(actual) == set(expected)
+    for model, tensors in expected.items():
+        for name, tensor in tensors.items():
+            assert actual[model][name].equal(tensor), (model, name)
+    histories = _histories(*_runs(again))
+    assert histories == _histories(*_runs(reference))
+    assert [step for step, _ in histories["simplenet.val_accuracy"]] == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
@@ -55,6 +83,13 @@ def test_an_interrupted_run_resumes_and_ends_bit_identical_to_an_uninterrupted_o
     again = subprocess.run(KEDRO_RUN, cwd=killed, env=kedro_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming from checkpoint" in again.stdout and "SimpLeNet: resuming after epoch" in again.stdout
+
+    # the second MLflow run names the run it went on from, and holds the whole metric histories,
+    # step for step and value for value those of the uninterrupted run
+    client, first, second = _runs(killed)
+    assert second.data.tags["resumed_from"] == first.info.run_id
+    assert second.data.tags["resumed_from.simplenet"].startswith(f"{first.info.run_id} after epoch ")
+    assert _histories(client, second) == _histories(*_runs(reference))
 
     expected, actual = _classifiers(reference), _classifiers(killed)
     assert set(actual) == set(expected) == {"fc64", "fc256_fc256", "simplenet", "simplenet_plus"}

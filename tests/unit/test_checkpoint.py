@@ -1,6 +1,7 @@
 """Checkpoints of fit's training state: exact round trips, one safetensors file written atomically,
 and a run killed after epoch 2 and resumed that ends bit-identical to one never interrupted."""
 
+import errno
 import gzip
 import json
 import logging
@@ -15,7 +16,7 @@ import torch
 
 from practical_dl import checkpoint as ckpt
 from practical_dl.augment import AugmentConfig, build_augmentation
-from practical_dl.checkpoint import Checkpointer, TrainingState, capture_state, load_checkpoint, save_checkpoint, settings_fingerprint
+from practical_dl.checkpoint import Checkpointer, TrainingState, load_checkpoint, rng_state, save_checkpoint, settings_fingerprint
 from practical_dl.datasets import parse_idx
 from practical_dl.engine import TrainConfig, fit, make_optimizer, make_scheduler
 from practical_dl.models import MLP, SimpLeNet
@@ -98,9 +99,8 @@ def trained_state(optimizer, schedule, kind="simplenet", steps=5):
         sched.step()
     best = {k: v.clone() for k, v in model.state_dict().items()}
     history = [{"epoch": 1, "train_loss": 2.3, "train_accuracy": 0.125, "lr": 0.01, "seconds": 0.5, "val_loss": float("nan")}]
-    state = capture_state(1, 2, model, opt, sched, gen, history, 0.5, 1, best, False, "")
-    state.fingerprint = "abc"
-    return state
+    task = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "best": {"score": 0.5, "epoch": 1, "model": best}}
+    return TrainingState(1, task, rng_state(gen), history, epochs=2, fingerprint="abc", meta={"mlflow_run_id": "r1"})
 
 
 @pytest.mark.parametrize("optimizer,schedule", [("sgd", "onecycle"), ("adam", "cosine")])
@@ -109,16 +109,13 @@ def test_round_trip_is_exact(tmp_path, optimizer, schedule):
     save_checkpoint(state, tmp_path / "run.ckpt")
     loaded = load_checkpoint(tmp_path / "run.ckpt")
     assert isinstance(loaded, TrainingState)
-    assert_same_tree(state.model, loaded.model, "model")
-    assert_same_tree(state.optimizer, loaded.optimizer, "optimizer")  # int keys, betas tuple, 0-d step tensor
-    assert_same_tree(state.scheduler, loaded.scheduler, "scheduler")
+    assert_same_tree(state.task, loaded.task, "task")  # int keys, betas tuple, 0-d step tensor, best model
     assert_same_tree(state.rng, loaded.rng, "rng")
     assert_same_tree(state.history, loaded.history, "history")
-    assert_same_tree(state.best, loaded.best, "best")
-    assert (loaded.epoch, loaded.epochs, loaded.diverged, loaded.fingerprint) == (1, 2, False, "abc")
+    assert (loaded.epoch, loaded.epochs, loaded.diverged, loaded.fingerprint, loaded.meta) == (1, 2, False, "abc", {"mlflow_run_id": "r1"})
     if optimizer == "adam":
-        assert loaded.optimizer["state"][0]["step"].dtype == torch.float32
-        assert loaded.optimizer["param_groups"][0]["betas"] == (0.9, 0.999)
+        assert loaded.task["optimizer"]["state"][0]["step"].dtype == torch.float32
+        assert loaded.task["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
 
 
 def test_the_file_is_plain_safetensors(tmp_path):
@@ -130,7 +127,7 @@ def test_the_file_is_plain_safetensors(tmp_path):
     assert all(isinstance(v, str) for v in metadata.values())
     assert metadata["format"] == ckpt.FORMAT and json.loads(metadata["state"])["epoch"] == 1
     assert 8 + n + max(entry["data_offsets"][1] for entry in header.values()) == len(raw)
-    for key in ("model/conv1.weight", "optimizer/state/0/momentum_buffer", "best_model/output.bias", "rng/torch", "rng/shuffle"):
+    for key in ("task/model/conv1.weight", "task/optimizer/state/0/momentum_buffer", "task/best/model/output.bias", "rng/torch", "rng/shuffle"):
         assert key in header, key
     assert set(safetensors.torch.load_file(path)) == set(header)  # loads without any pickle
 
@@ -204,23 +201,39 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
         assert Checkpointer(tmp_path / "run.ckpt", fingerprint="xyz").resume_state() is None
     assert "was made with other settings" in caplog.text and "starting afresh" in caplog.text
     assert Checkpointer(tmp_path / "absent.ckpt").resume_state() is None
+    caplog.clear()
+    safetensors.torch.save_file({"w": torch.zeros(1)}, tmp_path / "old.ckpt", metadata={"format": "practical_dl.checkpoint/1"})
+    with caplog.at_level(logging.WARNING, logger="practical_dl.checkpoint"):
+        assert Checkpointer(tmp_path / "old.ckpt").resume_state() is None  # an older format: named, then a fresh start
+    assert "old.ckpt is not a practical_dl.checkpoint/2 checkpoint" in caplog.text and "starting afresh" in caplog.text
     assert settings_fingerprint({"lr": 0.1}) != settings_fingerprint({"lr": 0.2})
 
 
-@pytest.mark.parametrize("failing", ["replace", "serialise"])
-def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch, failing):
+@pytest.mark.parametrize(
+    "failing,error,message",
+    [
+        ("replace", OSError("killed while saving"), r"could not save the checkpoint .*run\.ckpt \(the previous one is kept\): killed while saving"),
+        ("serialise", OSError("killed while saving"), "killed while saving"),
+        ("write", OSError(errno.ENOSPC, "No space left on device"), r"could not save the checkpoint .*run\.ckpt .*No space left on device"),
+        ("write", KeyboardInterrupt(), None),  # Ctrl-C while saving
+    ],
+    ids=["rename", "serialise", "disk-full", "ctrl-c"],
+)
+def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch, failing, error, message):
     path = save_checkpoint(trained_state("sgd", "onecycle", kind="mlp"), tmp_path / "run.ckpt")
     before = path.read_bytes()
     newer = trained_state("adam", "cosine", kind="mlp")
 
     def boom(*args, **kwargs):
-        raise OSError("killed while saving")
+        raise error
 
     if failing == "replace":
         monkeypatch.setattr(os, "replace", boom)
-    else:
+    elif failing == "serialise":
         monkeypatch.setattr(safetensors.torch, "save", boom)
-    with pytest.raises(OSError, match="killed while saving"):
+    else:  # the disk fills up (or Ctrl-C comes) while the bytes are written
+        monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(type(error), match=message):
         save_checkpoint(newer, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]  # no temporary file left

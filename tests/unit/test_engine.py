@@ -155,6 +155,11 @@ def test_divergence_stops_training_without_raising():
         ("optimizer", "rmsprop", "optimizer must be one of"),
         ("precision", "fp8", "precision"),
         ("deterministic", "yes", "deterministic must be true or false"),
+        ("lr", float("nan"), "lr must be a finite number > 0, got nan"),
+        ("lr", "fast", "lr must be a finite number > 0, got 'fast'"),
+        ("weight_decay", -0.1, "weight_decay must be >= 0"),
+        ("checkpoint_every", -1, "checkpoint_every must be an integer >= 0"),
+        ("resume", "no", "resume must be true or false"),
     ],
 )
 def test_invalid_configuration_names_the_parameter(field, value, message):

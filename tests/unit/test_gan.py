@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from practical_dl.checkpoint import Checkpointer
 from practical_dl.classifier import make_classifier
 from practical_dl.gan import (
     ClassifierProbe,
@@ -76,20 +77,63 @@ def test_frechet_distance_known_values():
     assert distance(real * 2) > distance(real * 1.1) > 0
 
 
-def test_training_is_reproducible_and_keeps_history_progress_and_checkpoints():
+def tiny_gan(**kw):
     images = torch.randint(0, 256, (96, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
-    config = GANConfig(
-        epochs=2, batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, progress=False, fixed_samples=6, device="cpu"
-    )
+    base = dict(epochs=3, batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, progress=False, fixed_samples=6, device="cpu")
+    return images, GANConfig(**{**base, **kw})
+
+
+def without_clock(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def assert_same_gan(a, b):
+    for net in ("generator", "discriminator"):
+        for (name, p), (_, q) in zip(getattr(a, net).state_dict().items(), getattr(b, net).state_dict().items(), strict=True):
+            assert torch.equal(p, q), f"{net}.{name}"
+    assert without_clock(a.history) == without_clock(b.history)
+    assert all(np.array_equal(x, y) for x, y in zip(a.progress, b.progress, strict=True))
+
+
+def test_training_is_reproducible_and_keeps_history_and_progress():
+    images, config = tiny_gan()
     calls = []
-    first = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)}, on_epoch=lambda e, row, grid: calls.append(e))
-    second = train_dcgan(images, config)
-    assert [r["epoch"] for r in first.history] == [1, 2] and calls == [1, 2]
+
+    class Count:
+        def on_epoch_end(self, state):
+            calls.append(state.epoch)
+
+    first = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)}, callbacks=[Count()])
+    second = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)})
+    assert [r["epoch"] for r in first.history] == [1, 2, 3] and calls == [1, 2, 3]
     assert first.history[0]["score"] == 1.0
-    assert [r["loss_d"] for r in first.history] == [r["loss_d"] for r in second.history]
+    assert_same_gan(first, second)  # the same seed: the same weights, history and progress images
     assert all(math.isfinite(r["loss_g"]) for r in first.history)
-    assert len(first.progress) == 2 and first.progress[0].shape == (6, 1, 28, 28) and first.progress[0].dtype == np.uint8
-    assert sorted(first.checkpoints) == [1, 2]
+    assert len(first.progress) == 3 and first.progress[0].shape == (6, 1, 28, 28) and first.progress[0].dtype == np.uint8
+
+
+def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path):
+    images, config = tiny_gan()
+    score = lambda g, epoch: {"score": float(g.sample(4, torch.Generator().manual_seed(epoch)).mean())}  # noqa: E731
+    whole = train_dcgan(images, config, score=score)
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterFirst:
+        def on_epoch_end(self, state):
+            raise Killed
+
+    checkpointer = Checkpointer(tmp_path / "dcgan.safetensors", fingerprint="f")
+    with pytest.raises(Killed):
+        train_dcgan(images, config, score=score, callbacks=[checkpointer, KillAfterFirst()])
+    assert checkpointer.saved == [1]
+    torch.manual_seed(999)  # whatever happened to the global generator meanwhile
+    resumed = train_dcgan(images, config, score=score, callbacks=[checkpointer], resume=checkpointer.resume_state())
+    assert checkpointer.saved == [1, 2, 3]
+    assert_same_gan(whole, resumed)
+    again = train_dcgan(images, config, score=score, resume=checkpointer.resume_state())  # finished: nothing trained
+    assert_same_gan(whole, again)
 
 
 def test_training_refuses_images_of_the_wrong_size():
@@ -123,6 +167,8 @@ def test_latent_arithmetic_picks_groups_by_digit_and_ink():
         ({"training": {"epochs": 0}}, r"gan\.training\.epochs"),
         ({"training": {"real_label": 0.3}}, r"gan\.training\.real_label"),
         ({"training": {"learning_rate": 0.1}}, r"gan\.training\.learning_rate"),
+        ({"training": {"checkpoint_every": -1}}, r"gan\.training\.checkpoint_every must be an integer >= 0"),
+        ({"training": {"resume": "yes"}}, r"gan\.training\.resume must be true or false"),
         ({"scores": {"samples": 0}}, r"gan\.scores\.samples"),
         ({"arithmetic": {"a": {"digit": 7, "style": "italic"}}}, r"gan\.arithmetic\.a"),
         ({"generator": {}}, r"gan\.generator"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 import torch
 
 from practical_dl import plots
-from practical_dl.classifier import DigitClassifier
+from practical_dl.classifier import DigitClassifier, classifier_to_bytes
 from practical_dl.engine import resolve_device
 from practical_dl.gan import (
     ClassifierProbe,
@@ -26,7 +27,8 @@ from practical_dl.gan import (
     train_dcgan,
 )
 from practical_dl.params import check_known_keys
-from practical_dl.training_setup import state_dict_for_saving
+from practical_dl.tracking import EpochMetrics
+from practical_dl.training_setup import data_identity, state_dict_for_saving, training_checkpointer
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +70,26 @@ def train_gan(
     gan: dict[str, Any],
 ) -> dict[str, Any]:
     """Train the DCGAN on the training split, scored after every epoch by the classifier against
-    the test split; the fixed-noise samples of every epoch go to MLflow as they are made."""
+    the test split; each epoch's metrics and fixed-noise samples go to MLflow as the epoch ends.
+
+    The training state is saved after every ``gan.training.checkpoint_every`` epochs to
+    ``<checkpoint_dir>/dcgan.safetensors``; the next run with the same settings goes on from it
+    (a finished training is not repeated), unless ``gan.training.resume`` is off.
+    """
     config = check_gan_parameters(gan)
     scores = gan.get("scores") or {}
     device = resolve_device(config.device)
     probe = ClassifierProbe(classifier, device)
     scorer = GANScorer(probe, _unit(test_split), int(scores.get("samples", 5000)), int(scores.get("splits", 10)), config.seed)
-
-    def log_progress(epoch: int, row: dict[str, float], grid: np.ndarray) -> None:
-        if mlflow.active_run() is None:
-            return
-        figure = plots.image_grid_figure(grid, [""] * len(grid), f"DCGAN, fixed latent vectors, after epoch {epoch}", columns=16)
-        mlflow.log_figure(figure, f"plots/gan/progress/epoch_{epoch:03d}.png")
-        plots.close(figure)
-
-    result = train_dcgan(train_split["images"], config, score=scorer, on_epoch=log_progress)
+    identity = (scores, hashlib.sha256(classifier_to_bytes(classifier)).hexdigest(), data_identity(train_split["images"], train_split["labels"]))
+    checkpointer = training_checkpointer(config, "dcgan", *identity)
+    resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
+    collaborators = [EpochMetrics(prefix="gan"), _ProgressFigures(), checkpointer]
+    result = train_dcgan(train_split["images"], config, score=scorer, callbacks=[c for c in collaborators if c is not None], resume=resume)
     if result.diverged:
         logger.error("the DCGAN diverged (%s): its weights are those of the last epoch", result.divergence_reason)
     history = pd.DataFrame(result.history)
     history["diverged"] = result.diverged
-    metric_keys = [k for k in result.history[0] if k != "epoch"]
-    metrics = {k: [{"step": int(r["epoch"]), "value": float(r[k])} for r in result.history if k in r] for k in metric_keys}
     shown = min(16, config.fixed_samples)
     progress = plots.image_rows_figure(
         [(f"epoch {r['epoch']}", grid[:shown], [], None) for r, grid in zip(result.history, result.progress)],
@@ -97,12 +98,22 @@ def train_gan(
     return {
         "generator": state_dict_for_saving(result.generator),
         "discriminator": state_dict_for_saving(result.discriminator),
-        "checkpoints": {f"epoch_{epoch:03d}": state for epoch, state in result.checkpoints.items()},
         "history": history,
-        "metrics": metrics,
         "progress_plot": progress,
         "training_plot": plots.gan_training_figure(history, scorer.real_inception_score),
     }
+
+
+class _ProgressFigures:
+    """The fixed latent vectors' images of each epoch to MLflow as the epoch ends (a collaborator of the loop)."""
+
+    def on_epoch_end(self, state) -> None:
+        if mlflow.active_run() is None:
+            return
+        grid = state.task["progress"][-1].numpy()
+        figure = plots.image_grid_figure(grid, [""] * len(grid), f"DCGAN, fixed latent vectors, after epoch {state.epoch}", columns=16)
+        mlflow.log_figure(figure, f"plots/gan/progress/epoch_{state.epoch:03d}.png")
+        plots.close(figure)
 
 
 def explore_generator(

@@ -22,9 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     outputs={
                         "generator": "dcgan_generator.weights",
                         "discriminator": "dcgan_discriminator.weights",
-                        "checkpoints": "gan_checkpoints",
                         "history": "gan_history",
-                        "metrics": "gan_metric_history",
                         "progress_plot": "gan_progress_plot",
                         "training_plot": "gan_training_plot",
                     },

@@ -10,6 +10,7 @@ import pandas as pd
 
 from practical_dl.classifier import DigitClassifier, make_classifier
 from practical_dl.engine import fit, set_seed
+from practical_dl.tracking import EpochMetrics
 from practical_dl.training_setup import (
     data_identity,
     input_standardiser,
@@ -35,13 +36,14 @@ def train_model(
     augmentation_params: dict[str, Any],
     *,
     model: str = "model",
-) -> tuple[DigitClassifier, pd.DataFrame, dict[str, list[dict[str, float]]]]:
+) -> tuple[DigitClassifier, pd.DataFrame]:
     """Train one model (adversarially, when its ``training.adversarial`` is set); keep the
     weights of its best validation epoch.
 
     Returns the trained classifier (the network with the standardisation it was trained with,
-    see ``practical_dl.classifier``), the per-epoch history as a table, and the same history as
-    MLflow metric histories (step = epoch).
+    see ``practical_dl.classifier``) and the per-epoch history as a table. Each epoch's metrics go
+    to MLflow as the epoch ends (``<model>.train_loss``, ``<model>.val_accuracy``, ..., step =
+    epoch; ``practical_dl.tracking.EpochMetrics``).
 
     The training state is saved after every ``checkpoint_every`` epochs to
     ``<checkpoint_dir>/<model>.safetensors``; the next run with the same settings goes on from
@@ -56,6 +58,7 @@ def train_model(
     identity = (model_params, standardisation_stats, augmentation_params if config.augment else None, data_identity(images, labels))
     checkpointer = training_checkpointer(config, model, *identity)
     resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
+    tracker = EpochMetrics(prefix=model, keys=HISTORY_METRICS)
     result = fit(
         network,
         (images, labels),
@@ -65,7 +68,7 @@ def train_model(
         augment=augment,
         name=label,
         adversary=training_adversary(config),
-        callbacks=[checkpointer] if checkpointer is not None else (),
+        callbacks=[tracker, checkpointer] if checkpointer is not None else [tracker],
         resume=resume,
     )
     if result.diverged:
@@ -74,9 +77,6 @@ def train_model(
     history.insert(0, "model", label)
     history["best_epoch"] = result.best_epoch
     history["diverged"] = result.diverged
-    metrics = {
-        key: [{"step": int(row["epoch"]), "value": float(row[key])} for row in result.history if key in row] for key in HISTORY_METRICS
-    }
-    metrics["best_epoch"] = [{"step": 0, "value": float(result.best_epoch)}]
+    tracker.log({"best_epoch": result.best_epoch})
     classifier = make_classifier(result.model.to("cpu"), standardiser, model_params, images.shape[1], images.shape[-1])
-    return classifier, history, metrics
+    return classifier, history

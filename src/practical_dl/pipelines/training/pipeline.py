@@ -31,7 +31,7 @@ def model_training_template(model: str) -> Pipeline:
                     "params:training_defaults",
                     "params:augmentation",
                 ],
-                outputs=["classifier", "training_history", "metric_history"],
+                outputs=["classifier", "training_history"],
                 name="train_model",
             )
         ]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from practical_dl import plots
 from practical_dl.engine import TrainConfig, fit, predict, set_seed
 from practical_dl.standardise import Standardiser
-from practical_dl.tracking import member_run
+from practical_dl.tracking import EpochMetrics, member_run
 from practical_dl.training_setup import state_dict_for_saving, training_config
 from practical_dl.transfer import STRATEGIES, ProjectVGG, build_transfer_model, describe, set_backbone_lr_factor
 
@@ -179,7 +179,7 @@ def train_transfer_run(
     with member_run(
         name, tags, {"training": config.to_dict(), "backbone": backbone, "images": n, "backbone_lr_factor": backbone_lr_factor}
     ) as run:
-        result = fit(model, (data["images"], data["labels"]), None, standardiser, config, name=name)
+        result = fit(model, (data["images"], data["labels"]), None, standardiser, config, name=name, callbacks=[EpochMetrics()])
         if result.diverged:
             run.mark_diverged(result.divergence_reason)
         logits = predict(result.model, target_test["images"], standardiser, device=config.device)

@@ -16,7 +16,7 @@ from practical_dl import plots
 from practical_dl.engine import fit, predict, set_seed
 from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
 from practical_dl.standardise import Standardiser
-from practical_dl.tracking import member_run
+from practical_dl.tracking import EpochMetrics, member_run
 from practical_dl.training_setup import input_standardiser, model_from_params, training_config, training_data
 
 from .sweeps import member_spec
@@ -61,8 +61,8 @@ def train_sweep_member(
             config,
             augment=augment,
             name=name,
+            callbacks=[EpochMetrics(keys=HISTORY_KEYS)],  # to the member's run, as each epoch ends
         )
-        run.log_history(result.history, HISTORY_KEYS)
         if result.diverged:
             run.mark_diverged(result.divergence_reason)
         logits = predict(result.model, test_split["images"], standardiser, device=config.device)
