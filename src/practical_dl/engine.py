@@ -504,23 +504,6 @@ def fit(
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    with use_deterministic_kernels(config.deterministic, resolve_device(config.device)):
-        return _fit(model, train, val, standardiser, config, augment, name, task, adversary, callbacks, resume)
-
-
-def _fit(
-    model: nn.Module,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray] | None,
-    standardiser: Standardiser,
-    config: TrainConfig,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None,
-    name: str,
-    task: str,
-    adversary: Callable[[Callable, torch.Tensor, torch.Tensor], torch.Tensor] | None,
-    callbacks: Sequence[Any],
-    resume: TrainingState | None,
-) -> FitResult:
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     memory_format = resolve_memory_format(config.memory_format, device, precision)
@@ -546,7 +529,8 @@ def _fit(
         settings["memory_format"],
         "on device" if source.resident else "via DataLoader",
     )
-    result = train_epochs(supervised, config.epochs, config.seed, name, callbacks, resume)
+    with use_deterministic_kernels(config.deterministic, device):
+        result = train_epochs(supervised, config.epochs, config.seed, name, callbacks, resume)
     best_epoch = supervised.best_epoch
     if supervised.best_model is not None:
         model.load_state_dict(supervised.best_model)

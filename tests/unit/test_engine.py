@@ -77,13 +77,13 @@ def test_deterministic_kernels_change_nothing_on_the_cpu_and_are_switched_off_af
     plain = fit(tiny_model(), data, None, STD, config())
     assert not torch.are_deterministic_algorithms_enabled()
     seen = []
-    original = engine._fit
+    original = engine.train_epochs
 
     def spy(*args, **kwargs):
         seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark))
         return original(*args, **kwargs)
 
-    with mock.patch.object(engine, "_fit", spy):
+    with mock.patch.object(engine, "train_epochs", spy):
         strict = fit(tiny_model(), data, None, STD, config(deterministic=True))
     assert seen == [(True, True, False)]
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
