@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui demo docs benchmark clean-outputs
+.PHONY: setup run test lint viz mlflow-ui demo docs benchmark time-to-accuracy clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ docs: setup  ## redraw the README's pictures that need no trained model (docs/*.
 
 benchmark: setup  ## training throughput of the engine against plain PyTorch loops
 	$(BIN)/python -m practical_dl.benchmark
+
+time-to-accuracy: setup  ## epochs and seconds until each default model reaches its target error (after data_ingestion,standardisation)
+	$(BIN)/python -m practical_dl.time_to_accuracy
 
 clean-outputs:  ## delete run outputs (data/02..08, mlflow.db), keep the raw data
 	find data -mindepth 2 -path 'data/01_raw' -prune -o -type f ! -name .gitkeep -print -delete
