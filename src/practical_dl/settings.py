@@ -1,6 +1,5 @@
 """Project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
-import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
@@ -14,12 +13,10 @@ from practical_dl.hooks import (
     UnlockMlflowStoreHook,
     ValidateParametersHook,
 )
+from practical_dl.known_warnings import silence_known_warnings
 from practical_dl.project_config import ProjectContext
 
-# Known third-party deprecation warnings that a user cannot act on, silenced one by one (the
-# project's own warnings, and any other, still show): Kedro 1.7 and kedro-mlflow 2.0 still call
-# OmegaConf's register_new_resolver(), which OmegaConf now deprecates (a dozen lines per run).
-warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+silence_known_warnings()  # named one by one in practical_dl.known_warnings
 
 # kedro-mlflow registers its own hook through its plugin entry point.
 HOOKS = (
