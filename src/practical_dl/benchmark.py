@@ -229,6 +229,49 @@ def reproducibility(images, labels, std, device, batch_size: int, epochs: int) -
     return rows
 
 
+class _Timed:
+    """Wraps a loop collaborator and keeps the seconds each of its ``on_epoch_end`` calls took."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.seconds = inner, []
+
+    def on_epoch_end(self, state) -> None:
+        start = time.perf_counter()
+        self.inner.on_epoch_end(state)
+        self.seconds.append(time.perf_counter() - start)
+
+
+def collaborator_costs(images, labels, std, device, batch_size: int, epochs: int) -> dict[str, float]:
+    """What the training loop's collaborators cost per epoch for SimpLeNet: writing the checkpoint
+    (``Checkpointer``) and logging the epoch to a SQLite MLflow store (``EpochMetrics``), beside
+    the epoch's own time."""
+    import tempfile
+
+    import mlflow
+
+    from practical_dl.checkpoint import Checkpointer
+    from practical_dl.tracking import EpochMetrics
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=0.05, device=str(device), progress=False)
+    with tempfile.TemporaryDirectory() as folder:
+        before = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+        try:
+            mlflow.set_experiment("benchmark")
+            checkpointer, tracker = _Timed(Checkpointer(f"{folder}/simplenet.safetensors")), _Timed(EpochMetrics("simplenet"))
+            set_seed(0)
+            with mlflow.start_run():
+                result = fit(SimpLeNet(), (images, labels), None, std, config, name="collaborators", callbacks=[tracker, checkpointer])
+        finally:
+            mlflow.set_tracking_uri(before)
+    epoch = float(np.median([row["seconds"] for row in result.history]))
+    return {
+        "epoch_seconds": epoch,
+        "checkpoint_ms": 1000 * float(np.median(checkpointer.seconds)),
+        "mlflow_ms": 1000 * float(np.median(tracker.seconds)),
+    }
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -252,6 +295,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--skip-time-to-accuracy", action="store_true")
     parser.add_argument(
+        "--collaborator-epochs", type=int, default=2, help="epochs of the run timing checkpoints and MLflow logging (0: skip it)"
+    )
+    parser.add_argument(
         "--reproducibility-epochs", type=int, default=3, help="epochs of each of the four reproducibility trainings (0: skip them)"
     )
     parser.add_argument("--raw", type=Path, default=RAW, help="folder of the MNIST IDX files")
@@ -260,7 +306,8 @@ def main(argv: list[str] | None = None) -> dict:
     # CUDA work so that the deterministic trainings below are deterministic (see engine.use_deterministic_kernels)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("practical_dl.engine").setLevel(logging.WARNING)
+    for name in ("practical_dl.engine", "practical_dl.loop", "practical_dl.checkpoint"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -310,6 +357,14 @@ def main(argv: list[str] | None = None) -> dict:
                 f"\nTime to {args.target:.1%} test accuracy: {seconds:.1f} s of training "
                 f"({epochs_needed} epochs of 60,000 images, batch {tta_bs}; reached {acc:.2%})"
             )
+    if args.collaborator_epochs:
+        costs = collaborator_costs(images, labels, std, device, min(args.batch_sizes), args.collaborator_epochs)
+        result["collaborators"] = costs
+        print(
+            f"\nPer epoch of SimpLeNet ({n} images, batch {min(args.batch_sizes)}; {costs['epoch_seconds']:.2f} s): writing the checkpoint "
+            f"{costs['checkpoint_ms']:.1f} ms ({costs['checkpoint_ms'] / 10 / costs['epoch_seconds']:.2f}%), logging the epoch to MLflow "
+            f"(SQLite) {costs['mlflow_ms']:.1f} ms ({costs['mlflow_ms'] / 10 / costs['epoch_seconds']:.2f}%)"
+        )
     if args.reproducibility_epochs:
         bs = max(args.batch_sizes)
         rows = reproducibility(images, labels, std, device, bs, args.reproducibility_epochs)

@@ -36,6 +36,7 @@ def test_every_artefact_is_written(finished_project):
 def test_mlflow_run_holds_parameters_metric_histories_and_artefacts(finished_project):
     client = MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("practical_dl")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the training runs
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 1
     run_ = runs[0]
