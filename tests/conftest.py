@@ -4,7 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -93,3 +95,18 @@ def interrupt_kedro_run(command: list[str], cwd: Path, log: Path, ready, sig: in
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def two_class_images(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """8 x 8 uint8 images of two classes a linear model separates (class 1: a bright bottom half)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, n).astype(np.uint8)
+    images = rng.integers(0, 60, size=(n, 1, 8, 8)).astype(np.uint8)
+    images[labels == 1, 0, 4:] += 150
+    return images, labels
+
+
+def linear_classifier() -> torch.nn.Module:
+    """A seeded linear model for :func:`two_class_images`."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))

@@ -1,46 +1,31 @@
 """The time-to-accuracy watch: it stops training at the first epoch whose validation error reaches
 the target, with that epoch's weights and the training seconds until then."""
 
-import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from practical_dl.engine import TrainConfig, fit
 from practical_dl.standardise import Standardiser
 from practical_dl.time_to_accuracy import TargetReached, TargetWatch, markdown
+from tests.conftest import linear_classifier, two_class_images
 
 STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
-
-
-def data(n=256):
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, n).astype(np.uint8)
-    images = rng.integers(0, 60, size=(n, 1, 8, 8)).astype(np.uint8)
-    images[labels == 1, 0, 4:] += 150
-    return images, labels
-
-
-def model():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
 
 
 CONFIG = TrainConfig(epochs=6, batch_size=32, lr=0.01, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
 
 
 def test_the_watch_stops_at_the_first_epoch_reaching_the_target():
-    full = fit(model(), data(), data(), STD, CONFIG)
+    full = fit(linear_classifier(), two_class_images(256), two_class_images(256), STD, CONFIG)
     errors = [100 * (1 - r["val_accuracy"]) for r in full.history]
     target = sorted(errors)[len(errors) // 2]  # reached somewhere in the middle
     first = next(i for i, e in enumerate(errors) if e <= target) + 1
     watch = TargetWatch(target)
     with pytest.raises(TargetReached):
-        fit(model(), data(), data(), STD, CONFIG, callbacks=[watch])
+        fit(linear_classifier(), two_class_images(256), two_class_images(256), STD, CONFIG, callbacks=[watch])
     assert watch.epoch == first and watch.val_error == pytest.approx(errors[first - 1])
     assert watch.seconds > 0 and set(watch.weights) == set(full.model.state_dict())
     going_on = TargetWatch(target, stop=False)
-    again = fit(model(), data(), data(), STD, CONFIG, callbacks=[going_on])
+    again = fit(linear_classifier(), two_class_images(256), two_class_images(256), STD, CONFIG, callbacks=[going_on])
     assert going_on.epoch == first and len(again.history) == 6
 
 

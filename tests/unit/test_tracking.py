@@ -3,32 +3,18 @@ store: metrics as each epoch ends, and Ctrl-C while logging, then a resumed run 
 it went on from and holds the whole history, step for step."""
 
 import mlflow
-import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from torch import nn
 
 from practical_dl.checkpoint import Checkpointer
 from practical_dl.engine import TrainConfig, fit
 from practical_dl.standardise import Standardiser
 from practical_dl.tracking import EpochMetrics
+from tests.conftest import linear_classifier, two_class_images
 
 STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
 CONFIG = TrainConfig(epochs=4, batch_size=32, lr=0.05, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
-
-
-def tiny_data(n=128):
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, n).astype(np.uint8)
-    images = rng.integers(0, 60, size=(n, 1, 8, 8)).astype(np.uint8)
-    images[labels == 1, 0, 4:] += 150
-    return images, labels
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
 
 
 @pytest.fixture
@@ -57,14 +43,14 @@ def test_each_epoch_is_logged_as_it_ends(store):
             seen.append([m.step for m in store.get_metric_history(mlflow.active_run().info.run_id, "m.train_loss")])
 
     with mlflow.start_run() as run:
-        result = fit(tiny_model(), tiny_data(), tiny_data(), STD, CONFIG, callbacks=[EpochMetrics("m"), Look()])
+        result = fit(linear_classifier(), two_class_images(), two_class_images(), STD, CONFIG, callbacks=[EpochMetrics("m"), Look()])
     assert seen == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4]]
     assert steps_and_values(store, run.info.run_id, "m.val_accuracy") == [(r["epoch"], r["val_accuracy"]) for r in result.history]
 
 
 def test_ctrl_c_while_logging_then_the_resumed_run_carries_on(store, tmp_path, monkeypatch):
-    data = tiny_data()
-    whole = fit(tiny_model(), data, data, STD, CONFIG)  # never interrupted, not tracked
+    data = two_class_images()
+    whole = fit(linear_classifier(), data, data, STD, CONFIG)  # never interrupted, not tracked
     checkpointer = Checkpointer(tmp_path / "m.safetensors", fingerprint="f")
     log_metrics, calls = mlflow.log_metrics, []
 
@@ -77,13 +63,13 @@ def test_ctrl_c_while_logging_then_the_resumed_run_carries_on(store, tmp_path, m
     first = mlflow.start_run()
     monkeypatch.setattr(mlflow, "log_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_model(), data, data, STD, CONFIG, callbacks=[EpochMetrics("m"), checkpointer])
+        fit(linear_classifier(), data, data, STD, CONFIG, callbacks=[EpochMetrics("m"), checkpointer])
     monkeypatch.setattr(mlflow, "log_metrics", log_metrics)
     mlflow.end_run("KILLED")  # what practical_dl.hooks.InterruptHook does in a kedro run
     assert checkpointer.saved == [1, 2]  # epoch 3 was not checkpointed: it is trained again
 
     with mlflow.start_run() as second:
-        resumed = fit(tiny_model(), data, data, STD, CONFIG, callbacks=[EpochMetrics("m"), checkpointer], resume=checkpointer.resume_state())
+        resumed = fit(linear_classifier(), data, data, STD, CONFIG, callbacks=[EpochMetrics("m"), checkpointer], resume=checkpointer.resume_state())
     tags = store.get_run(second.info.run_id).data.tags
     assert tags["resumed_from"] == first.info.run_id
     assert tags["resumed_from.m"] == f"{first.info.run_id} after epoch 2"
@@ -95,5 +81,5 @@ def test_ctrl_c_while_logging_then_the_resumed_run_carries_on(store, tmp_path, m
 
 
 def test_without_an_active_run_nothing_is_logged(store):
-    result = fit(tiny_model(), tiny_data(), None, STD, CONFIG, callbacks=[EpochMetrics("m")])
+    result = fit(linear_classifier(), two_class_images(), None, STD, CONFIG, callbacks=[EpochMetrics("m")])
     assert len(result.history) == 4 and mlflow.active_run() is None
