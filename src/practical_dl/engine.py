@@ -493,9 +493,11 @@ def fit(
     validation accuracy (regression: lowest validation loss) are returned. A non-finite loss or
     one above ``max_loss`` stops training (``diverged=True``) instead of raising, so a sweep goes on.
 
-    After each epoch (its history row complete) every callback's ``on_epoch_end(state)`` is called
-    with a :class:`~practical_dl.checkpoint.TrainingState` view of the run, e.g. a
-    :class:`~practical_dl.checkpoint.Checkpointer`. ``resume`` (a saved state of the same run)
+    The epochs run in the project's one loop (:func:`practical_dl.loop.train_epochs`, the task
+    being a :class:`SupervisedTask`): after each epoch every callback (collaborator) gets
+    ``on_epoch_end(state)`` with a :class:`~practical_dl.checkpoint.TrainingState` view of the run,
+    e.g. a :class:`~practical_dl.checkpoint.Checkpointer` or a
+    :class:`~practical_dl.tracking.EpochMetrics`. ``resume`` (a saved state of the same run)
     restores model, optimizer, scheduler, random generators, history and best epoch, and goes on
     after its epoch: the result is bit-identical to that of a run never interrupted, wall-clock
     times aside. Without callbacks and ``resume``, nothing of this costs anything.
