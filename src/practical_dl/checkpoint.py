@@ -189,6 +189,7 @@ def save_checkpoint(state: TrainingState, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600: give it the permissions of any new file
         with os.fdopen(fd, "wb") as f:
             f.write(safetensors.torch.save(tensors, metadata=metadata))
             f.flush()
@@ -202,6 +203,12 @@ def save_checkpoint(state: TrainingState, path: str | os.PathLike) -> Path:
         raise
     _fsync_folder(path.parent)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -120,6 +120,9 @@ def test_round_trip_is_exact(tmp_path, optimizer, schedule):
 
 def test_the_file_is_plain_safetensors(tmp_path):
     path = save_checkpoint(trained_state("sgd", "onecycle"), tmp_path / "run.ckpt")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # like any new file, not mkstemp's 0600
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
