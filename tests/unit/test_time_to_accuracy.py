@@ -5,7 +5,7 @@ import pytest
 
 from practical_dl.engine import TrainConfig, fit
 from practical_dl.standardise import Standardiser
-from practical_dl.time_to_accuracy import TargetReached, TargetWatch, markdown
+from practical_dl.time_to_accuracy import TargetReached, TargetWatch, _runtime_params, markdown
 from tests.conftest import linear_classifier, two_class_images
 
 STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
@@ -43,5 +43,14 @@ def test_the_table_says_when_a_target_is_not_reached():
         {"model": "B", "target_percent": 0.1, "epochs_configured": 5, "best_val_error_percent": 0.4},
     ]
     table = markdown(rows)
-    assert "| A | 1.00 | 5 | 3 | 9.5 | 0.90 | 1.10 |" in table
-    assert "| B | 0.10 | 5 | not reached | — | best 0.40 | — |" in table
+    assert "| A | 1.00 | 5 | 3 | 9.5 | 0.90 | 1.10 | — |" in table
+    assert "| B | 0.10 | 5 | not reached | — | best 0.40 | — | — |" in table
+
+
+def test_set_builds_nested_runtime_parameters():
+    assert _runtime_params(["simplenet.training.epochs=8", "simplenet.training.lr=0.1", "trained_models=[fc64]"]) == {
+        "simplenet": {"training": {"epochs": 8, "lr": 0.1}},
+        "trained_models": ["fc64"],
+    }
+    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
+        _runtime_params(["simplenet.training.epochs"])
