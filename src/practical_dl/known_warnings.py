@@ -13,7 +13,7 @@ import logging
 import re
 import warnings
 
-#: (message regex, category, why it is silenced)
+#: (a regex found in the message, category, why it is silenced)
 KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     (
         r"register_new_resolver\(\) is deprecated",
@@ -21,7 +21,7 @@ KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
         "Kedro 1.7 and kedro-mlflow 2.0 still call OmegaConf's register_new_resolver(), which OmegaConf now deprecates",
     ),
     (
-        r".*Add type hints to the `predict` method",
+        r"Add type hints to the `predict` method",  # after a colour code
         UserWarning,
         "MLflow asks every PythonModel subclass for type hints; kedro-mlflow's KedroPipelineModel has none (ours in practical_dl.serving has)",
     ),
@@ -38,7 +38,7 @@ class KnownWarningsFilter(logging.Filter):
     ``py.warnings`` logger). Needed besides the warnings filters: MLflow wraps its type-hint
     check in ``simplefilter("once")``, which overrides them."""
 
-    patterns = tuple(re.compile(message.removeprefix(".*")) for message, _category, _why in KNOWN_WARNINGS)
+    patterns = tuple(re.compile(message) for message, _category, _why in KNOWN_WARNINGS)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -48,7 +48,7 @@ class KnownWarningsFilter(logging.Filter):
 def silence_known_warnings() -> None:
     """Ignore exactly the warnings of :data:`KNOWN_WARNINGS`."""
     for message, category, _why in KNOWN_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category)
+        warnings.filterwarnings("ignore", message=f".*{message}", category=category)  # it matches from the start
     captured = logging.getLogger("py.warnings")
     if not any(isinstance(f, KnownWarningsFilter) for f in captured.filters):
         captured.addFilter(KnownWarningsFilter())

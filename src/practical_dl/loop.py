@@ -52,7 +52,6 @@ class LoopResult:
     history: list[dict[str, Any]]
     diverged: bool = False
     divergence_reason: str = ""
-    resumed_after: int = 0  # the epoch a resumed run went on after (0: not resumed)
 
 
 def train_epochs(
@@ -104,4 +103,4 @@ def train_epochs(
             logger.warning("%s diverged: %s; training stopped", name, reason)
             break
         logger.info("%s epoch %d/%d: %s", name, epoch, epochs, task.summary(row))
-    return LoopResult(history, diverged, reason, resume.epoch if resume is not None else 0)
+    return LoopResult(history, diverged, reason)

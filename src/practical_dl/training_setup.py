@@ -97,8 +97,6 @@ def training_checkpointer(config: Any, name: str, *identity: Any) -> Checkpointe
     if config.checkpoint_every == 0:
         return None
     settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_FINGERPRINT}
-    if settings.get("deterministic") is False:
-        del settings["deterministic"]  # the default: checkpoints made before the option existed still resume
     return Checkpointer(Path(config.checkpoint_dir) / f"{name}.safetensors", config.checkpoint_every, settings_fingerprint(settings, *identity))
 
 
