@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui demo docs benchmark time-to-accuracy clean-outputs
+.PHONY: setup run test lint viz mlflow-ui notebooks demo docs benchmark time-to-accuracy clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ viz: setup  ## kedro-viz on http://127.0.0.1:4141
 
 mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/kedro mlflow ui
+
+notebooks: setup  ## JupyterLab on the project (catalog, context, session loaded), notebooks/ (after the pipelines they read have run)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[notebooks]"
+	$(BIN)/kedro jupyter lab --notebook-dir notebooks
 
 demo: setup  ## the draw-a-digit page on http://127.0.0.1:8000 (after `make run` has trained the models)
 	$(BIN)/practical-dl-demo

@@ -68,6 +68,13 @@ def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Itera
         mlflow.set_tracking_uri(None)
 
 
+@pytest.fixture(scope="session")
+def explored_project(tmp_path_factory) -> Iterator[Path]:
+    """A project copy after every pipeline the notebooks read: the default run, then adversarial,
+    gan, tricks and transfer_learning (shared by the modules that only read these outputs)."""
+    yield from project_after(tmp_path_factory, "explored", None, ["adversarial"], ["gan"], ["tricks"], ["transfer_learning"])
+
+
 def kedro_env() -> dict[str, str]:
     """The environment of a ``kedro run`` subprocess: no telemetry, no display, wide log lines."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200"}

@@ -1,5 +1,6 @@
 """The ``adversarial`` and ``gan`` pipelines end to end on a slice of MNIST (``--env test``),
-after the default pipeline has trained the classifiers they use."""
+after the default pipeline has trained the classifiers they use (the session's
+``explored_project``, which the notebooks' test reads too)."""
 
 import json
 
@@ -8,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from practical_dl.checkpoint import load_checkpoint
-from tests.conftest import project_after, run
+from tests.conftest import run
 
 pytestmark = pytest.mark.integration
 
@@ -16,8 +17,8 @@ ATTACKED = ["fc64", "fc256_fc256", "simplenet", "simplenet_plus", "simplenet_rob
 
 
 @pytest.fixture(scope="module")
-def attacked_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "adversarial", None, ["adversarial"], ["gan"])
+def attacked_project(explored_project):
+    return explored_project
 
 
 def test_adversarial_table_report_and_pictures(attacked_project):
