@@ -6,7 +6,8 @@ from safetensors.torch import save_file
 
 from practical_dl import transfer
 from practical_dl.engine import TrainConfig, fit
-from practical_dl.pipelines.transfer_learning.nodes import budget_subset, check_transfer_parameters, make_transfer_tasks
+from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters, make_transfer_tasks
+from practical_dl.splits import per_class_subset
 from practical_dl.standardise import Standardiser
 from practical_dl.transfer import ProjectVGG, build_transfer_model, head_module
 
@@ -160,10 +161,10 @@ def test_tasks_remap_labels_and_budgets_are_per_class():
     source, target, target_test = make_transfer_tasks(train, test, params)
     assert set(source["labels"]) == set(range(5)) and set(target["labels"]) == set(range(5))
     np.testing.assert_array_equal(target["images"], train["images"][train["labels"] >= 5])
-    small = budget_subset(target, 2, seed=0)
+    small = per_class_subset(target, 2, seed=0)
     assert np.bincount(small["labels"]).tolist() == [2] * 5
     with pytest.raises(ValueError, match="only 10"):
-        budget_subset(target, 11, seed=0)
+        per_class_subset(target, 11, seed=0)
     with pytest.raises(ValueError, match="overlap"):
         check_transfer_parameters({**params, "target_classes": [4, 5]})
 

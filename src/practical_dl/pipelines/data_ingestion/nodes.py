@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from practical_dl.splits import Split, stratified_indices, stratified_subset
+
 logger = logging.getLogger(__name__)
 
-Split = dict[str, np.ndarray]
 
 
 def check_ingestion_parameters(params: dict[str, Any]) -> None:
@@ -51,37 +52,6 @@ def validate_images_and_labels(images: np.ndarray, labels: np.ndarray, num_class
             f"{source} labels: {bad.size} label(s) outside 0..{num_classes - 1}, first at index {bad[0]} (value {labels[bad[0]]})"
         )
     return {"images": np.ascontiguousarray(images), "labels": labels.astype(np.uint8)}
-
-
-def stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified split: indices (kept, held out), with each class held out in proportion.
-
-    The held-out size is ``round(fraction * N)``; per-class quotas use largest remainders so
-    class proportions match the whole set as closely as integers allow.
-    """
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    n_held = int(round(fraction * len(labels)))
-    exact = counts * n_held / len(labels)
-    quota = np.floor(exact).astype(int)
-    order = np.argsort(-(exact - quota), kind="stable")
-    quota[order[: n_held - quota.sum()]] += 1
-    held = []
-    for cls, q in zip(classes, quota):
-        members = np.flatnonzero(labels == cls)
-        held.append(rng.permutation(members)[:q])
-    held_idx = np.sort(np.concatenate(held))
-    mask = np.ones(len(labels), dtype=bool)
-    mask[held_idx] = False
-    return np.flatnonzero(mask), held_idx
-
-
-def stratified_subset(split: Split, limit: int | None, seed: int) -> Split:
-    """A seeded, stratified subset of ``limit`` images (the whole split when ``limit`` is None)."""
-    if limit is None or limit >= len(split["labels"]):
-        return split
-    _, keep = stratified_indices(split["labels"], limit / len(split["labels"]), seed)
-    return {k: v[keep] for k, v in split.items()}
 
 
 def split_train_validation(train_images: np.ndarray, train_labels: np.ndarray, params: dict[str, Any]) -> tuple[Split, Split]:

@@ -13,15 +13,14 @@ from matplotlib.figure import Figure
 
 from practical_dl import plots
 from practical_dl.engine import TrainConfig, fit, predict, set_seed
+from practical_dl.params import deep_merge
+from practical_dl.splits import Split, per_class_subset
 from practical_dl.standardise import Standardiser
 from practical_dl.tracking import EpochMetrics, member_run
 from practical_dl.training_setup import state_dict_for_saving, training_config
 from practical_dl.transfer import STRATEGIES, ProjectVGG, build_transfer_model, describe, set_backbone_lr_factor
 
 logger = logging.getLogger(__name__)
-
-Split = dict[str, np.ndarray]
-
 
 def _classes_subset(split: Split, classes: list[int]) -> Split:
     """The images of ``classes``, labels remapped to 0..len(classes)-1 in the order given."""
@@ -118,22 +117,6 @@ def _data_standardiser(split: Split) -> Standardiser:
     return Standardiser.from_stats(channel_statistics(split["images"]))
 
 
-def budget_subset(split: Split, per_class: int | str, seed: int) -> Split:
-    """``per_class`` labelled images of every class (seeded), or all of them."""
-    if per_class == "all":
-        return split
-    labels = split["labels"]
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if per_class > len(members):
-            raise ValueError(f"budget {per_class} images per class, but class {c} has only {len(members)}")
-        keep.append(rng.permutation(members)[:per_class])
-    keep = np.sort(np.concatenate(keep))
-    return {k: v[keep] for k, v in split.items()}
-
-
 def train_transfer_run(
     target_train: Split,
     target_test: Split,
@@ -146,11 +129,11 @@ def train_transfer_run(
 ) -> dict[str, Any]:
     """One strategy on one labelled-data budget, in a child MLflow run; scored on the target test set."""
     backbone = params["backbone"]
-    overrides = {**(params.get("training") or {}), **((params.get("strategy_training") or {}).get(strategy) or {})}
+    overrides = deep_merge(params.get("training") or {}, (params.get("strategy_training") or {}).get(strategy))
     steps = int(overrides.pop("steps", 300))
     backbone_lr_factor = float(overrides.pop("backbone_lr_factor", 1.0))
     seed = int(params.get("seed", 0))
-    data = budget_subset(target_train, budget, seed)
+    data = per_class_subset(target_train, budget, seed)
     n = len(data["labels"])
     batch = int(overrides.get("batch_size", training_defaults.get("batch_size", 128)))
     overrides["epochs"] = max(1, math.ceil(steps * batch / n))
