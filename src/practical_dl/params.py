@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def deep_merge(base: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` updated with ``override``, nested mappings merged key by key (as OmegaConf merges
+    configuration files and ``--params``): the one way a block of parameters overrides another
+    (``training_defaults`` by a model's ``training``, a sweep by its members, ...)."""
+    merged = copy.deepcopy(dict(base or {}))
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def check_known_keys(params: dict[str, Any], known: Iterable[str], where: str) -> None:

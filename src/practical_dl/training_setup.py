@@ -16,12 +16,14 @@ from practical_dl.augment import AugmentConfig, build_augmentation, materialise
 from practical_dl.checkpoint import Checkpointer, settings_fingerprint
 from practical_dl.engine import TrainConfig
 from practical_dl.models import MODEL_REGISTRY, build_model
+from practical_dl.params import deep_merge
 from practical_dl.standardise import Standardiser
 
 
 def training_config(defaults: dict[str, Any] | None, overrides: dict[str, Any] | None, where: str) -> TrainConfig:
-    """``training_defaults`` updated with a model's own ``training`` block."""
-    config = TrainConfig.from_dict({**(defaults or {}), **(overrides or {})}, where=where)
+    """``training_defaults`` updated with a model's own ``training`` block (nested blocks such as
+    ``adversarial`` merged key by key, see :func:`~practical_dl.params.deep_merge`)."""
+    config = TrainConfig.from_dict(deep_merge(defaults, overrides), where=where)
     training_adversary(config, where)  # checks the adversarial block, if any
     return config
 

@@ -15,8 +15,9 @@ from practical_dl import plots
 from practical_dl.attacks import AttackConfig, accuracy_under_attack, check_epsilon
 from practical_dl.classifier import DigitClassifier
 from practical_dl.engine import resolve_device
-from practical_dl.params import check_known_keys
-from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
+from practical_dl.params import check_known_keys, deep_merge
+from practical_dl.reporting import metric_history, verdict
+from practical_dl.splits import stratified_subset
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def attack_model(
         "accuracy": accuracy,
         "attacks": {name: attack.to_dict() for name, attack in attacks.items()},
         "seconds": seconds,
-        "adversarial_training": {**(training_defaults or {}), **(training_params or {})}.get("adversarial"),
+        "adversarial_training": deep_merge(training_defaults, training_params).get("adversarial"),
     }
     return result, figure
 
@@ -120,7 +121,7 @@ def report_attacks(adversarial: dict[str, Any], *results: dict[str, Any]) -> dic
     for r in results:
         for attack, accs in r["accuracy"].items():
             rows.append({"model": r["label"], "attack": attack} | {f"ε={e:g}": round(100 * a, 1) for e, a in zip(r["epsilons"], accs)})
-            metrics[f"{r['model']}.{attack}_accuracy"] = [{"step": round(100 * e), "value": a} for e, a in zip(r["epsilons"], accs)]
+            metrics[f"{r['model']}.{attack}_accuracy"] = metric_history((round(100 * e), a) for e, a in zip(r["epsilons"], accs))
     table = pd.DataFrame(rows)
     n = results[0]["test_images"] if results else 0
     lines = [
@@ -151,9 +152,6 @@ def attacked_models(adversarial: dict[str, Any], trained_models: list[str]) -> l
 
 def check_attack_claims(adversarial: dict[str, Any], results: tuple[dict, ...]) -> list[str]:
     """The expected behaviour, each point confirmed or contradicted by the measured numbers."""
-
-    def verdict(ok: bool) -> str:
-        return "**confirmed**" if ok else "**not confirmed by this run**"
 
     lines = []
     for r in results:

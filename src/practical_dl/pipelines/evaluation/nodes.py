@@ -14,6 +14,7 @@ from practical_dl import plots, tracking
 from practical_dl.classifier import DigitClassifier
 from practical_dl.engine import predict
 from practical_dl.models import count_parameters
+from practical_dl.reporting import metric_values
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +74,7 @@ def evaluate_model(
     logger.info(
         "%s: test error %.2f%% (%d of %d wrong)", label, metrics["test_error_percent"], int((predicted != labels).sum()), len(labels)
     )
-    mlflow_metrics = {
-        key: {"step": 0, "value": float(metrics[key])} for key in ("test_accuracy", "test_error_percent", "test_loss", "parameters")
-    }
+    mlflow_metrics = metric_values({key: metrics[key] for key in ("test_accuracy", "test_error_percent", "test_loss", "parameters")})
     predictions = pd.DataFrame({"index": np.arange(len(labels)), "label": labels, "predicted": predicted, "confidence": confidence.numpy()})
     matrix = confusion_matrix(labels, predicted, num_classes)
     scores = per_class_scores(matrix)

@@ -27,6 +27,7 @@ from practical_dl.gan import (
     train_dcgan,
 )
 from practical_dl.params import check_known_keys
+from practical_dl.reporting import metric_values
 from practical_dl.tracking import EpochMetrics
 from practical_dl.training_setup import data_identity, state_dict_for_saving, training_checkpointer
 
@@ -209,10 +210,9 @@ def explore_generator(
         ],
         f"DCGAN latent arithmetic: mean z of '{groups['a']}' − '{groups['b']}' + '{groups['c']}' (last row: the result, then noisy variants)",
     )
-    mlflow_scores = {
-        k: {"step": 0, "value": float(scores[k])}
-        for k in ("inception_score", "frechet_distance", "real_test_inception_score", "real_validation_frechet_distance")
-    }
+    mlflow_scores = metric_values(
+        {k: scores[k] for k in ("inception_score", "frechet_distance", "real_test_inception_score", "real_validation_frechet_distance")}
+    )
     return {
         "scores": scores,
         "scores_mlflow": mlflow_scores,

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from practical_dl import plots
 from practical_dl.engine import fit, predict, set_seed
-from practical_dl.pipelines.data_ingestion.nodes import stratified_subset
+from practical_dl.reporting import metric_history, metric_values, verdict
+from practical_dl.splits import stratified_subset
 from practical_dl.standardise import Standardiser
 from practical_dl.tracking import EpochMetrics, member_run
 from practical_dl.training_setup import input_standardiser, model_from_params, training_config, training_data
@@ -131,9 +132,6 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
     """The lecture's claims, each confirmed or contradicted by these runs (in words)."""
     sweeps = _by_sweep(results)
     lines = []
-
-    def verdict(ok: bool) -> str:
-        return "**confirmed**" if ok else "**not confirmed by this run**"
 
     if "learning_rate" in sweeps:
         rs = sweeps["learning_rate"]
@@ -279,9 +277,7 @@ def train_rotation_regression(
         "target_std_degrees": float(y_train.std()),
         "epochs": len(result.history),
     }
-    mlflow_metrics = {k: {"step": 0, "value": float(v)} for k, v in metrics.items()}
-    mlflow_metrics.update(
-        {"val_mae_standardised": [{"step": int(r["epoch"]), "value": float(r["val_mae"])} for r in result.history if "val_mae" in r]}
-    )
+    mlflow_metrics = metric_values(metrics)
+    mlflow_metrics["val_mae_standardised"] = metric_history((r["epoch"], r["val_mae"]) for r in result.history if "val_mae" in r)
     figure = plots.regression_figure(y_val, predicted, mae, baseline)
     return metrics, mlflow_metrics, figure

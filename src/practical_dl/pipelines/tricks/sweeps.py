@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from practical_dl.engine import TrainConfig
-from practical_dl.params import check_known_keys
+from practical_dl.params import check_known_keys, deep_merge
 from practical_dl.training_setup import model_from_params, training_config
 
 MEMBER_KEYS = {"model", "training", "value"}
 SWEEP_KEYS = {"description", "model", "training", "members", "scale_lr"}
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
-    """``base`` updated with ``override``, nested mappings merged key by key."""
-    merged = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def sweep_members(tricks: dict[str, Any]) -> dict[str, list[str]]:
