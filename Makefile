@@ -28,7 +28,8 @@ lint: setup
 viz: setup  ## kedro-viz on http://127.0.0.1:4141
 	$(BIN)/kedro viz run
 
-mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000
+mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000; open the address it prints first (the runs, each model's test error)
+	$(BIN)/python -m practical_dl.tracking
 	$(BIN)/kedro mlflow ui
 
 notebooks: setup  ## JupyterLab on the project (catalog, context, session loaded), notebooks/ (after the pipelines they read have run)
@@ -38,8 +39,9 @@ notebooks: setup  ## JupyterLab on the project (catalog, context, session loaded
 demo: setup  ## the draw-a-digit page on http://127.0.0.1:8000 (after `make run` has trained the models)
 	$(BIN)/practical-dl-demo
 
-docs: setup  ## redraw the README's pictures that need no trained model (docs/*.png)
+docs: setup  ## redraw the README's pictures (docs/*.png), after `kedro run` and `kedro run --pipelines adversarial` / `gan`
 	$(BIN)/python -m practical_dl.preprocess data/01_raw/my_digits/two_red_on_yellow.png --figure docs/preprocessing_steps.png
+	$(BIN)/python -m practical_dl.readme_pictures --reporting data/08_reporting --out docs
 
 benchmark: setup  ## training throughput of the engine against plain PyTorch loops
 	$(BIN)/python -m practical_dl.benchmark

@@ -100,6 +100,34 @@ def feature_maps_figure(image: np.ndarray, maps: np.ndarray, title: str) -> Figu
     return fig
 
 
+def results_table_figure(table: pd.DataFrame) -> Figure:
+    """The results table (``results.csv``) as a picture: model, test error against the lecture's,
+    parameters and training time, the best error in bold."""
+    columns = ["model", "test error (%)", "lecture error (%)", "parameters", "training time (s)"]
+    shown = table[[c for c in columns if c in table.columns]].copy()
+    if "parameters" in shown:
+        shown["parameters"] = shown["parameters"].map(lambda n: f"{int(n):,}")
+    fig, ax = plt.subplots(figsize=(8.0, 0.36 * (len(shown) + 1) + 0.45), layout="constrained")
+    ax.axis("off")
+    cells = ax.table(cellText=shown.astype(str).values, colLabels=list(shown.columns), loc="center", cellLoc="right", colLoc="right")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(11)
+    cells.scale(1, 1.5)
+    cells.auto_set_column_width(list(range(len(shown.columns))))
+    best = shown["test error (%)"].astype(float).idxmin() if "test error (%)" in shown else None
+    for (row, col), cell in cells.get_celld().items():
+        cell.set_edgecolor("#cccccc")
+        if col == 0:
+            cell.set_text_props(ha="left")
+        if row == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#f0f0f0")
+        elif best is not None and row - 1 == shown.index.get_loc(best) and shown.columns[col] == "test error (%)":
+            cell.set_text_props(weight="bold")
+    ax.set_title("MNIST test error: this project against the lecture", fontsize=12)
+    return fig
+
+
 def close(fig: Figure) -> None:
     plt.close(fig)
 

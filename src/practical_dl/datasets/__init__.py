@@ -1,4 +1,6 @@
-"""Kedro datasets of the project."""
+"""Kedro datasets of the project: the classes a catalog entry names as its ``type:`` (reading and
+writing files). They are not PyTorch data sets: what feeds a model batches on its device is
+:class:`practical_dl.engine.BatchSource` (the whole split resident, or a ``DataLoader``)."""
 
 from practical_dl.datasets.bytes_dataset import BytesDataset
 from practical_dl.datasets.classifier_dataset import ClassifierDataset

@@ -1,0 +1,86 @@
+"""The README's first-screen pictures, redrawn from what the pipelines wrote::
+
+    python -m practical_dl.readme_pictures [--reporting data/08_reporting] [--out docs] [--width 760]
+
+(``make docs``), after ``kedro run``, ``kedro run --pipelines adversarial`` and ``kedro run
+--pipelines gan``. Writes small PNGs into ``docs/``: the results table (drawn from
+``results.csv``), and the training curves, one model's adversarial examples and the DCGAN's
+samples (the pipelines' own plots, scaled to ``width`` pixels). A missing input is named with the
+command that makes it; nothing is drawn by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from practical_dl import plots
+
+logger = logging.getLogger(__name__)
+
+#: picture in docs/ -> (file under the reporting folder, the command that writes it)
+PICTURES = {
+    "training_curves.png": ("training_curves.png", "kedro run"),
+    "adversarial_examples.png": ("adversarial/simplenet_examples.png", "kedro run --pipelines adversarial"),
+    "gan_samples.png": ("gan/samples.png", "kedro run --pipelines gan"),
+}
+RESULTS = ("results.csv", "kedro run")
+
+
+def _missing(reporting: Path) -> list[str]:
+    needed = [RESULTS, *PICTURES.values()]
+    return [f"{reporting / name} (made by `{command}`)" for name, command in needed if not (reporting / name).is_file()]
+
+
+def scaled_png(source: Path, target: Path, width: int) -> None:
+    """``source`` scaled to at most ``width`` pixels wide (aspect kept), as an optimised PNG."""
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        if image.width > width:
+            image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+        image.save(target, optimize=True)
+
+
+def write_readme_pictures(reporting: Path, out: Path, width: int = 760) -> list[Path]:
+    """Write the README's pictures into ``out``; raise ``FileNotFoundError`` naming every missing input."""
+    missing = _missing(reporting)
+    if missing:
+        raise FileNotFoundError("the README's pictures need outputs that are not there: " + "; ".join(missing))
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    table = pd.read_csv(reporting / RESULTS[0])
+    figure = plots.results_table_figure(table)
+    target = out / "results_table.png"
+    figure.savefig(target, dpi=100)
+    plots.close(figure)
+    scaled_png(target, target, width)
+    written.append(target)
+    for name, (source, _) in PICTURES.items():
+        scaled_png(reporting / source, out / name, width)
+        written.append(out / name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reporting", type=Path, default=Path("data/08_reporting"), help="the pipelines' reporting folder")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="where the pictures go")
+    parser.add_argument("--width", type=int, default=760, help="largest width in pixels")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        written = write_readme_pictures(args.reporting, args.out, args.width)
+    except FileNotFoundError as error:
+        sys.exit(str(error))
+    for path in written:
+        logger.info("wrote %s", path)
+    return written
+
+
+if __name__ == "__main__":
+    main()

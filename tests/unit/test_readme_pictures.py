@@ -1,0 +1,32 @@
+import pandas as pd
+import pytest
+from PIL import Image
+
+from practical_dl.readme_pictures import PICTURES, write_readme_pictures
+
+
+def _reporting(folder, skip=()):
+    pd.DataFrame(
+        {"model": ["FC64", "SimpLeNet"], "test error (%)": [2.13, 0.69], "lecture error (%)": [2.85, 0.79], "parameters": [50890, 233196], "training time (s)": [13.5, 176.0]}
+    ).to_csv(folder / "results.csv", index=False)
+    for source, _ in PICTURES.values():
+        if source not in skip:
+            (folder / source).parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (1400, 500), "white").save(folder / source)
+    return folder
+
+
+def test_every_picture_is_written_no_wider_than_asked(tmp_path):
+    written = write_readme_pictures(_reporting(tmp_path), tmp_path / "docs", width=500)
+    assert sorted(p.name for p in written) == sorted(["results_table.png", *PICTURES])
+    for path in written:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width <= 500
+    with Image.open(tmp_path / "docs" / "gan_samples.png") as image:
+        assert image.size == (500, round(500 * 500 / 1400))  # aspect kept
+
+
+def test_a_missing_output_is_named_with_the_command_that_makes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"gan/samples\.png \(made by `kedro run --pipelines gan`\)"):
+        write_readme_pictures(_reporting(tmp_path, skip={"gan/samples.png"}), tmp_path / "docs")
+    assert not (tmp_path / "docs").exists()  # nothing half-written
