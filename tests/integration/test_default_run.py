@@ -95,3 +95,26 @@ def test_pipeline_before_its_inputs_says_which_pipeline_to_run_first(project):
     assert "test_split: run `kedro run --pipelines data_ingestion` first" in message
     # the classifier carries its standardisation: evaluation no longer reads the statistics
     assert "standardisation_stats" not in message
+
+
+def test_mlflow_ui_shows_the_named_run_and_each_models_test_error(finished_project):
+    """What a person meets in the MLflow UI: the experiment tagged as model development, the run
+    named after what ran and when, and the saved view that lists every model's test error."""
+    import json
+    from datetime import datetime
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{finished_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("practical_dl")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.kedro_command = 'kedro run --pipeline=__default__'")
+    assert len(runs) == 1
+    run_ = runs[0]
+    assert run_.info.run_name == f"default @ {datetime.fromtimestamp(run_.info.start_time / 1000):%m-%d %H:%M}"
+
+    envelope = json.loads(experiment.tags["mlflow.sharedViewState.test_error_per_model"])
+    assert envelope["name"] == "Test error per model" and isinstance(envelope["createdAt"], int)
+    columns = json.loads(envelope["state"])["selectedColumns"]
+    test_errors = {key for key in run_.data.metrics if key.endswith(".test_error_percent")}
+    assert {f"{model}.test_error_percent" for model in MODELS} <= test_errors
+    assert {f"metrics.`{key}`" for key in test_errors} <= set(columns)
+    assert {c for c in columns if c.startswith("metrics.")} == {f"metrics.`{key}`" for key in test_errors}

@@ -62,7 +62,7 @@ def evaluate_model(
         "architecture": classifier.spec["architecture"]["name"],
         "test_images": int(len(labels)),
         "test_accuracy": accuracy,
-        "test_error_percent": 100 * (1 - accuracy),
+        "test_error_percent": 100 * int((predicted != labels).sum()) / len(labels),  # 20.8, not 20.799999999999997
         "test_loss": loss,
         "reference_error_percent": model_params.get("reference_error_percent"),
         "parameters": count_parameters(model),
