@@ -1,5 +1,6 @@
 """Project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
+import os
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
@@ -35,8 +36,14 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # an environment (test, gpu) overrides single keys of a parameter block, not whole blocks
-    "merge_strategy": {"parameters": "soft"},
-    # ${project_root:} in mlflow.yml: an absolute SQLite path, whatever folder kedro runs from
-    "custom_resolvers": {"project_root": lambda: (find_kedro_project(Path.cwd()) or Path.cwd()).as_posix()},
+    # an environment (test, gpu) overrides single keys of a parameter block, not whole blocks; an
+    # environment's mlflow.yml (conf/remote) holds only what differs from conf/base/mlflow.yml
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
+    "custom_resolvers": {
+        # ${project_root:} in mlflow.yml: an absolute SQLite path, whatever folder kedro runs from
+        "project_root": lambda: (find_kedro_project(Path.cwd()) or Path.cwd()).as_posix(),
+        # ${tracking_uri:<default>} in conf/remote/mlflow.yml: the MLFLOW_TRACKING_URI environment
+        # variable where set, else the default (Kedro allows oc.env only in credentials)
+        "tracking_uri": lambda default: os.environ.get("MLFLOW_TRACKING_URI") or default,
+    },
 }
