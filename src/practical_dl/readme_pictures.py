@@ -37,13 +37,14 @@ def _missing(reporting: Path) -> list[str]:
     return [f"{reporting / name} (made by `{command}`)" for name, command in needed if not (reporting / name).is_file()]
 
 
-def scaled_png(source: Path, target: Path, width: int) -> None:
-    """``source`` scaled to at most ``width`` pixels wide (aspect kept), as an optimised PNG."""
+def scaled_png(source: Path, target: Path, width: int, colours: int = 64) -> None:
+    """``source`` scaled to at most ``width`` pixels wide (aspect kept), as an optimised PNG of
+    ``colours`` palette colours (grey digits, a few coloured captions: a fraction of the bytes)."""
     with Image.open(source) as image:
         image = image.convert("RGB")
         if image.width > width:
             image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
-        image.save(target, optimize=True)
+        image.quantize(colors=colours).save(target, optimize=True)
 
 
 def write_readme_pictures(reporting: Path, out: Path, width: int = 760) -> list[Path]:
