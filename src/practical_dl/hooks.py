@@ -228,6 +228,49 @@ class InterruptHook:
                 break
 
 
+def configured_tracking_uri(context) -> str:
+    """``server.mlflow_tracking_uri`` of the run's ``mlflow.yml`` ("" without one), read before
+    kedro-mlflow sets the store up."""
+    loader = context.config_loader
+    # kedro-mlflow adds this pattern in its own after_context_created, which runs after ours
+    loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+    try:
+        return str(((loader["mlflow"] or {}).get("server") or {}).get("mlflow_tracking_uri") or "")
+    except Exception:  # no mlflow.yml: kedro-mlflow's defaults, nothing of ours to check
+        return ""
+
+
+def check_tracking_server(uri: str, timeout_s: float = 10.0) -> None:
+    """Raise ``ConnectionError`` naming ``uri`` when an http(s) tracking server does not answer
+    (MLflow itself retries a dead address for minutes before a run fails). Any HTTP answer, even
+    an error status such as a login's 401, counts as answering."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConnectionError(
+            f"the MLflow tracking server {uri} (server.mlflow_tracking_uri of mlflow.yml, or MLFLOW_TRACKING_URI for "
+            f"--env remote) does not answer: {reason}. Start one with `make tracking-server`, or run without --env remote"
+        ) from None
+
+
+class CheckTrackingServerHook:
+    """Before kedro-mlflow sets up a tracking server's experiment: fail at once, naming the
+    address, when nothing answers there."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        check_tracking_server(configured_tracking_uri(context))
+
+
 class _StoreLock:
     """An exclusive lock file beside a SQLite MLflow store, held while kedro-mlflow sets it up."""
 
@@ -239,13 +282,7 @@ class _StoreLock:
             import fcntl
         except ImportError:  # Windows: no flock; the race below stays possible there
             return
-        loader = context.config_loader
-        # kedro-mlflow adds this pattern in its own after_context_created, which runs after this one
-        loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
-        try:
-            uri = str(((loader["mlflow"] or {}).get("server") or {}).get("mlflow_tracking_uri") or "")
-        except Exception:  # no mlflow.yml: kedro-mlflow's defaults, nothing of ours to guard
-            return
+        uri = configured_tracking_uri(context)
         if not uri.startswith("sqlite:///"):
             return
         store = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])

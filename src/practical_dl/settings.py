@@ -8,6 +8,7 @@ from kedro.utils import find_kedro_project
 
 from practical_dl.hooks import (
     CheckInputsHook,
+    CheckTrackingServerHook,
     InterruptHook,
     LockMlflowStoreHook,
     RunInfoHook,
@@ -21,6 +22,7 @@ silence_known_warnings()  # named one by one in practical_dl.known_warnings
 
 # kedro-mlflow registers its own hook through its plugin entry point.
 HOOKS = (
+    CheckTrackingServerHook(),  # --env remote: a tracking server that does not answer is named at once
     LockMlflowStoreHook(),  # around kedro-mlflow's set-up of mlflow.db: two runs started together
     UnlockMlflowStoreHook(),
     ValidateParametersHook(),

@@ -1,0 +1,34 @@
+"""``--env remote`` with a tracking server that does not answer fails at once and names it."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import kedro_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_remote_env_without_a_server_fails_at_once_naming_it(project):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    kedro = str(Path(sys.executable).with_name("kedro"))
+    started = time.monotonic()
+    result = subprocess.run(
+        [kedro, "run", "--env", "remote", "--pipelines", "data_ingestion"],
+        cwd=project,
+        env={**kedro_env(), "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert f"the MLflow tracking server {uri}" in output and "does not answer" in output, output[-3000:]
+    assert time.monotonic() - started < 120  # not MLflow's minutes of retries
+    assert not any((project / "data" / "05_model_input").iterdir())  # nothing ran
