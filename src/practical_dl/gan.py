@@ -21,6 +21,7 @@ from the logits and features handed to it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -128,6 +129,7 @@ class GANConfig:
     generator_features: int = 32
     discriminator_features: int = 32
     real_label: float = 1.0  # < 1: one-sided label smoothing (Salimans et al. 2016)
+    generator_average: float = 0.0  # > 0: an exponential moving average of the generator's weights with this decay per step is scored and kept (Yazıcı et al. 2019); 0: the last weights
     seed: int = 2022
     device: str = "auto"
     precision: str = "auto"
@@ -158,6 +160,8 @@ class GANConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if isinstance(self.generator_average, bool) or not isinstance(self.generator_average, (int, float)) or not 0 <= self.generator_average < 1:
+            raise ValueError(f"generator_average must be a decay in [0, 1) (0: off), got {self.generator_average!r}")
         if not 0.5 < self.real_label <= 1:
             raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label!r}")
         if self.precision not in PRECISIONS:
@@ -261,7 +265,7 @@ def train_dcgan(
     task = DCGANTask(generator.to(device), discriminator.to(device), data, config, device, precision, score)
     logger.info("Training the DCGAN on %s (%s), %d images, %d steps per epoch", device, precision, len(data), task.steps)
     result = train_epochs(task, config.epochs, config.seed, "DCGAN", callbacks, resume)
-    generator.eval()
+    generator = task.output.eval()  # the averaged weights when generator_average is on
     discriminator.eval()
     progress = [grid.numpy() for grid in task.progress]
     return GANResult(generator, discriminator, result.history, progress, result.diverged, result.divergence_reason)
@@ -281,6 +285,25 @@ class DCGANTask:
         if self.steps == 0:
             raise ValueError(f"gan.training.batch_size={config.batch_size} is larger than the {len(data)} training images")
         self.progress: list[torch.Tensor] = []  # uint8 grids of the fixed latent vectors, one per epoch
+        # the moving average of the generator's weights (its batch-norm statistics follow the generator's)
+        self.average = copy.deepcopy(generator).requires_grad_(False) if config.generator_average > 0 else None
+        self.updates = 0
+
+    @property
+    def output(self) -> Generator:
+        """The generator that is scored, drawn and kept: the average of the weights, or the weights."""
+        return self.average if self.average is not None else self.generator
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """One step of the moving average; its decay ramps up over the first steps, so that the
+        average does not remember the random initialisation."""
+        self.updates += 1
+        decay = min(self.config.generator_average, (1 + self.updates) / (10 + self.updates))
+        for averaged, current in zip(self.average.parameters(), self.generator.parameters()):
+            averaged.lerp_(current, 1 - decay)
+        for averaged, current in zip(self.average.buffers(), self.generator.buffers()):
+            averaged.copy_(current)
 
     def train_epoch(self, epoch: int, shuffle: torch.Generator) -> tuple[dict[str, Any], str]:
         config, device, size = self.config, self.device, self.config.batch_size
@@ -299,6 +322,8 @@ class DCGANTask:
                     config.real_label,
                     lambda: autocast_context(device, self.precision),
                 )
+                if self.average is not None:
+                    self._update_average()
                 bar.update(1)
         seen = self.steps * size
         loss_d, loss_g, d_x, d_gz = (float(v) / seen for v in sums)  # the one read-back of the epoch
@@ -308,8 +333,8 @@ class DCGANTask:
             reason = f"non-finite loss at epoch {epoch} (discriminator {loss_d}, generator {loss_g})"
         if self.score is not None and not reason:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                row |= self.score(self.generator, epoch)
-        self.progress.append((self.generator.decode(self.fixed_z) * 255).round().to(torch.uint8))
+                row |= self.score(self.output, epoch)
+        self.progress.append((self.output.decode(self.fixed_z) * 255).round().to(torch.uint8))
         return row, reason
 
     def state(self) -> dict[str, Any]:
@@ -319,6 +344,7 @@ class DCGANTask:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "progress": list(self.progress),
+            **({"generator_average": self.average.state_dict(), "average_updates": torch.tensor(self.updates)} if self.average is not None else {}),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -327,6 +353,9 @@ class DCGANTask:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.progress = list(state["progress"])
+        if self.average is not None:
+            self.average.load_state_dict(state["generator_average"])
+            self.updates = int(state["average_updates"])
 
     def summary(self, row: dict[str, Any]) -> str:
         scores = "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "seconds"})

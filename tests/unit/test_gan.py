@@ -112,8 +112,9 @@ def test_training_is_reproducible_and_keeps_history_and_progress():
     assert len(first.progress) == 3 and first.progress[0].shape == (6, 1, 28, 28) and first.progress[0].dtype == np.uint8
 
 
-def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path):
-    images, config = tiny_gan()
+@pytest.mark.parametrize("average", [0.0, 0.9], ids=["last weights", "averaged generator"])
+def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path, average):
+    images, config = tiny_gan(generator_average=average)
     score = lambda g, epoch: {"score": float(g.sample(4, torch.Generator().manual_seed(epoch)).mean())}  # noqa: E731
     whole = train_dcgan(images, config, score=score)
 
@@ -134,6 +135,18 @@ def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path):
     assert_same_gan(whole, resumed)
     again = train_dcgan(images, config, score=score, resume=checkpointer.resume_state())  # finished: nothing trained
     assert_same_gan(whole, again)
+
+
+def test_the_averaged_generator_is_kept_and_averaging_does_not_change_training():
+    images, config = tiny_gan(generator_average=0.9)
+    averaged, plain = train_dcgan(images, config), train_dcgan(images, tiny_gan()[1])
+    # the average only watches the training: the discriminators end identical...
+    for p, q in zip(averaged.discriminator.parameters(), plain.discriminator.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # ...and what is kept is the average, not the last weights
+    kept, last = dict(averaged.generator.named_parameters()), dict(plain.generator.named_parameters())
+    assert kept.keys() == last.keys() and any(not torch.equal(kept[name], last[name]) for name in last)
+    assert all(torch.isfinite(t).all() for t in kept.values())
 
 
 def test_training_refuses_images_of_the_wrong_size():
@@ -169,6 +182,7 @@ def test_latent_arithmetic_picks_groups_by_digit_and_ink():
         ({"training": {"learning_rate": 0.1}}, r"gan\.training\.learning_rate"),
         ({"training": {"checkpoint_every": -1}}, r"gan\.training\.checkpoint_every must be an integer >= 0"),
         ({"training": {"resume": "yes"}}, r"gan\.training\.resume must be true or false"),
+        ({"training": {"generator_average": 1.0}}, r"gan\.training\.generator_average must be a decay in \[0, 1\)"),
         ({"scores": {"samples": 0}}, r"gan\.scores\.samples"),
         ({"arithmetic": {"a": {"digit": 7, "style": "italic"}}}, r"gan\.arithmetic\.a"),
         ({"generator": {}}, r"gan\.generator"),
