@@ -1,5 +1,6 @@
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,13 @@ def explored_project(tmp_path_factory) -> Iterator[Path]:
     """A project copy after every pipeline the notebooks read: the default run, then adversarial,
     gan, tricks and transfer_learning (shared by the modules that only read these outputs)."""
     yield from project_after(tmp_path_factory, "explored", None, ["adversarial"], ["gan"], ["tricks"], ["transfer_learning"])
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on at the moment (nothing listens once it is returned)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def kedro_env() -> dict[str, str]:

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, kedro_env
+from tests.conftest import ROOT, free_port, kedro_env
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +38,10 @@ def finished_project(explored_project):
     return explored_project
 
 
-def free_port() -> int:
+def viz_port() -> int:
     """A free loopback port at most 49151: kedro viz refuses higher ones."""
     for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port <= 49151:
+        if (port := free_port()) <= 49151:
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # ephemeral ports all high: try one below
         sock.bind(("127.0.0.1", 41000 + os.getpid() % 8000))
@@ -55,7 +52,7 @@ def free_port() -> int:
 def viz(finished_project, tmp_path_factory):
     """``kedro viz run`` on the finished project; yields the base URL of its API."""
     log = tmp_path_factory.mktemp("viz_log") / "kedro_viz.log"
-    command = [str(KEDRO), "viz", "run", "--env", "test", "--no-browser", "--host", "127.0.0.1", "--port", str(free_port())]
+    command = [str(KEDRO), "viz", "run", "--env", "test", "--no-browser", "--host", "127.0.0.1", "--port", str(viz_port())]
     env = {**kedro_env(), "PYTHONUNBUFFERED": "1"}
     with log.open("w") as out:
         # its own process group: the CLI serves from a spawned child process, which is stopped with it

@@ -5,7 +5,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw
 
-from tests.conftest import ROOT, project_after, run
+from tests.conftest import ROOT, free_port, project_after, run
 
 pytestmark = pytest.mark.integration
 
@@ -134,14 +133,8 @@ print(out.to_json(orient="records"))
     assert np.allclose(served[columns].to_numpy(float), mine[columns].to_numpy(float), atol=1e-6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_over_http(predicted_project, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/practical_dl_simplenet/latest", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],

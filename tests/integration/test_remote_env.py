@@ -1,6 +1,5 @@
 """``--env remote`` with a tracking server that does not answer fails at once and names it."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -8,15 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import kedro_env
+from tests.conftest import free_port, kedro_env
 
 pytestmark = pytest.mark.integration
 
 
 def test_remote_env_without_a_server_fails_at_once_naming_it(project):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    uri = f"http://127.0.0.1:{free_port()}"
     kedro = str(Path(sys.executable).with_name("kedro"))
     started = time.monotonic()
     result = subprocess.run(

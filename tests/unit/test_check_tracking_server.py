@@ -1,16 +1,10 @@
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from practical_dl.hooks import check_tracking_server
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket is closed
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def server():
 
 
 def test_a_server_that_does_not_answer_is_named():
-    uri = f"http://127.0.0.1:{_closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ConnectionError, match=rf"the MLflow tracking server {uri} .* does not answer: .*make tracking-server"):
         check_tracking_server(uri, timeout_s=5)
 
