@@ -38,6 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from practical_dl.checkpoint import TrainingState
+from practical_dl.distributed import BACKENDS, DataParallel, SingleProcess, from_environment
 from practical_dl.loop import train_epochs
 from practical_dl.params import settings_from_params
 from practical_dl.standardise import Standardiser
@@ -84,6 +85,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # save the training state every N epochs (0: never), see practical_dl.checkpoint (read by the nodes)
     resume: bool = True  # go on from a checkpoint made with the same settings (read by the nodes)
     checkpoint_dir: str = "data/06_models/checkpoints"  # one file per model (read by the nodes)
+    sync_batchnorm: bool = False  # under torchrun: batch-norm statistics over the global batch (SyncBatchNorm)
+    distributed_backend: str = "auto"  # under torchrun: auto (nccl on CUDA, gloo on CPU) | gloo | nccl
 
     def __post_init__(self) -> None:
         self.validate()
@@ -135,6 +138,10 @@ class TrainConfig:
             bad("resume", "must be true or false")
         if not isinstance(self.deterministic, bool):
             bad("deterministic", "must be true or false")
+        if not isinstance(self.sync_batchnorm, bool):
+            bad("sync_batchnorm", "must be true or false")
+        if self.distributed_backend not in BACKENDS:
+            bad("distributed_backend", f"must be one of {BACKENDS}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -261,13 +268,15 @@ class _EpochBatchSampler(torch.utils.data.Sampler):
     def __init__(self, n: int, batch_size: int) -> None:
         self.n, self.batch_size = n, batch_size
         self.perm = torch.arange(n)
+        self.shard: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         for i in range(0, self.n, self.batch_size):
-            yield self.perm[i : i + self.batch_size].tolist()
+            idx = self.perm[i : i + self.batch_size]
+            yield (self.shard(idx) if self.shard is not None else idx).tolist()
 
 
 class BatchSource:
@@ -312,8 +321,14 @@ class BatchSource:
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
-    def batches(self, perm: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Iterate over batches in the order of ``perm`` (a CPU index permutation) or in order."""
+    def batches(
+        self, perm: torch.Tensor | None = None, shard: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Iterate over batches in the order of ``perm`` (a CPU index permutation) or in order.
+        ``shard`` maps the indices of each batch to the part of it this process takes
+        (:class:`practical_dl.distributed.EpochShard`); without it, the whole batch."""
+        if shard is not None and perm is None:
+            perm = torch.arange(self.n)
         if self.resident:
             if perm is None:
                 for i in range(0, self.n, self.batch_size):
@@ -322,9 +337,12 @@ class BatchSource:
             perm = perm.to(self.device, non_blocking=True)
             for i in range(0, self.n, self.batch_size):
                 idx = perm[i : i + self.batch_size]
+                if shard is not None:
+                    idx = shard(idx)
                 yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
         else:
             self._sampler.perm = perm if perm is not None else torch.arange(self.n)
+            self._sampler.shard = shard
             for x, y in self._loader:
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
@@ -439,29 +457,40 @@ def _run_epoch(
     label_smoothing=0.0,
     bar=None,
     task="classification",
+    parallel: SingleProcess | DataParallel | None = None,
+    shard=None,
+    module=None,
 ):
-    """One pass over ``source``; returns (summed loss, summed score, samples), sums as device tensors."""
+    """One pass over ``source`` (this process's ``shard`` of each batch, when given); returns
+    (summed loss, summed score, samples) of this process, sums as device tensors.
+
+    ``module`` is the plain model inside ``model`` (a ``DistributedDataParallel``), which the
+    adversary attacks: only training steps go through the wrapper."""
     train = optimizer is not None
+    parallel = parallel if parallel is not None else SingleProcess()
     loss_sum = torch.zeros((), device=device)
     score = torch.zeros((), device=device)
     seen = 0
+    attacked = module if module is not None else model
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         with autocast_context(device, precision):
-            return model(x)
+            return attacked(x)
 
-    for xb, yb in source.batches(perm):
+    for step, (xb, yb) in enumerate(source.batches(perm, shard)):
         x = prepare(xb, train, forward, yb)
+        n = yb.shape[0]
         with autocast_context(device, precision):
             out = model(x)
             loss, batch_score = _loss(out, yb, task, label_smoothing if train else 0.0)
         if train:
+            weight = parallel.loss_weight(n, min(source.batch_size, source.n - step * source.batch_size))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if weight == 1.0 else loss * weight).backward()
             optimizer.step()
             scheduler.step()
-        n = yb.shape[0]
-        loss_sum += loss.detach().float() * n
+        if n:  # a process's share of the last batch may be empty (its mean loss then NaN)
+            loss_sum += loss.detach().float() * n
         score += batch_score
         seen += n
         if bar is not None:
@@ -481,6 +510,7 @@ def fit(
     adversary: Callable[[Callable, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     callbacks: Sequence[Any] = (),
     resume: TrainingState | None = None,
+    parallel: SingleProcess | DataParallel | None = None,
 ) -> FitResult:
     """Train ``model`` on uint8 ``N x C x H x W`` images with integer labels (``classification``,
     cross-entropy) or float targets (``regression``, mean squared error on one output).
@@ -503,10 +533,19 @@ def fit(
     times aside. Without callbacks and ``resume``, nothing of this costs anything.
 
     ``config.deterministic`` trains with deterministic kernels only (:func:`use_deterministic_kernels`).
+
+    ``parallel`` is how the processes of a data-parallel run share the training
+    (:mod:`practical_dl.distributed`); by default the one of the environment: under ``torchrun``
+    each process trains on its part of every batch of ``config.batch_size`` (the global batch),
+    otherwise one process does all. Give the callbacks that write to rank 0 only
+    (``parallel.main_only``).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    device = resolve_device(config.device)
+    if parallel is None:
+        parallel = from_environment(config.distributed_backend, config.sync_batchnorm, config.device)
+    parallel.agree_on_resume(resume.epoch if resume is not None else 0, name)
+    device = parallel.device(resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
     memory_format = resolve_memory_format(config.memory_format, device, precision)
     model = model.to(device=device, memory_format=memory_format)
@@ -515,13 +554,23 @@ def fit(
         BatchSource(*val, device, config.eval_batch_size, config.resident_memory_limit_mb, config.num_workers) if val is not None else None
     )
     supervised = SupervisedTask(
-        model, source, val_source, _BatchPreparer(standardiser, device, memory_format, augment, adversary), config, device, precision, task, name
+        model,
+        source,
+        val_source,
+        _BatchPreparer(standardiser, device, memory_format, augment, adversary),
+        config,
+        device,
+        precision,
+        task,
+        name,
+        parallel,
     )
     settings = {
         "device": str(device),
         "precision": precision,
         "memory_format": str(memory_format).split(".")[-1],
         "resident": source.resident,
+        "processes": parallel.world_size,
     }
     logger.info(
         "Training %s on %s (%s, %s, data %s)",
@@ -555,11 +604,17 @@ class SupervisedTask:
     :func:`practical_dl.loop.train_epochs`; keeps the best validation epoch's weights when
     ``config.select_best``."""
 
-    def __init__(self, model, source, val_source, prepare, config: TrainConfig, device, precision, task: str, name: str) -> None:
+    def __init__(
+        self, model, source, val_source, prepare, config: TrainConfig, device, precision, task: str, name: str, parallel=None
+    ) -> None:
         self.model, self.source, self.val_source, self.prepare = model, source, val_source, prepare
         self.config, self.device, self.precision, self.task, self.name = config, device, precision, task, name
+        self.parallel = parallel if parallel is not None else SingleProcess()
         self.metric = "accuracy" if task == "classification" else "mae"
-        self.step_model = torch.compile(model) if config.compile else model
+        wrapped = self.parallel.wrap(model)
+        self.step_model = torch.compile(wrapped) if config.compile else wrapped
+        # validation needs no gradient all-reduce: the plain model (compiled once when not wrapped)
+        self.eval_model = self.step_model if wrapped is model else (torch.compile(model) if config.compile else model)
         self.optimizer = make_optimizer(model, config)
         self.scheduler = make_scheduler(self.optimizer, config, len(source))
         self.best_score, self.best_epoch, self.best_model = -math.inf, 0, None
@@ -569,8 +624,13 @@ class SupervisedTask:
         self.model.train()
         start = time.perf_counter()
         perm = torch.randperm(self.source.n, generator=shuffle)
+        shard = self.parallel.epoch_shard(self.source.n, self.device)
         with tqdm(
-            total=len(self.source), desc=f"{self.name} epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch"
+            total=len(self.source),
+            desc=f"{self.name} epoch {epoch}/{config.epochs}",
+            leave=False,
+            disable=not config.progress or not self.parallel.is_main,
+            unit="batch",
         ) as bar:
             loss_sum, score, seen = _run_epoch(
                 self.step_model,
@@ -584,13 +644,18 @@ class SupervisedTask:
                 config.label_smoothing,
                 bar,
                 self.task,
+                self.parallel,
+                shard,
+                self.model,
             )
+        loss_sum, score, seen = self.parallel.total(loss_sum, score, seen)  # the one read-back of the epoch
+        self.parallel.check_epoch(shard, self.name, epoch)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         row = {
-            "train_loss": float(loss_sum) / seen,  # the one read-back of the epoch
-            f"train_{metric}": float(score) / seen,
+            "train_loss": loss_sum / seen,
+            f"train_{metric}": score / seen,
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
             "images_per_second": seen / seconds,
@@ -600,9 +665,18 @@ class SupervisedTask:
         if self.val_source is not None and not reason:
             self.model.eval()
             with torch.inference_mode():
-                vloss, vscore, vseen = _run_epoch(self.step_model, self.val_source, self.prepare, self.device, self.precision, task=self.task)
-            row["val_loss"] = float(vloss) / vseen
-            row[f"val_{metric}"] = float(vscore) / vseen
+                vloss, vscore, vseen = _run_epoch(
+                    self.eval_model,
+                    self.val_source,
+                    self.prepare,
+                    self.device,
+                    self.precision,
+                    task=self.task,
+                    shard=self.parallel.epoch_shard(self.val_source.n, self.device),
+                )
+            vloss, vscore, vseen = self.parallel.total(vloss, vscore, vseen)
+            row["val_loss"] = vloss / vseen
+            row[f"val_{metric}"] = vscore / vseen
             if not math.isfinite(row["val_loss"]):
                 reason = f"validation loss {row['val_loss']} at epoch {epoch}"
             goodness = row["val_accuracy"] if self.task == "classification" else -row["val_loss"]

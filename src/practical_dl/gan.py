@@ -39,6 +39,7 @@ from torchmetrics.image.inception import InceptionScore
 from tqdm.auto import tqdm
 
 from practical_dl.checkpoint import TrainingState
+from practical_dl.distributed import DataParallel, SingleProcess, from_environment
 from practical_dl.engine import PRECISIONS, autocast_context, resolve_device, resolve_precision
 from practical_dl.loop import train_epochs
 from practical_dl.params import settings_from_params
@@ -208,14 +209,24 @@ def gan_step(
     real: torch.Tensor,
     real_label: float = 1.0,
     autocast=None,
+    z: torch.Tensor | None = None,
+    critic: nn.Module | None = None,
+    weight: float = 1.0,
 ) -> torch.Tensor:
     """One update of the discriminator, then one of the generator (non-saturating loss).
 
     Returns ``[loss_d, loss_g, D(x), D(G(z))]`` summed over the batch, as a device tensor.
+
+    Data-parallel (:mod:`practical_dl.distributed`): ``generator`` and ``discriminator`` are the
+    ``DistributedDataParallel`` wrappers, ``critic`` the plain discriminator inside (the
+    generator's step needs no all-reduce of its gradients), ``z`` this process's part of the
+    batch's latent vectors and ``weight`` its losses' share of the global batch.
     """
     autocast = autocast or (lambda: autocast_context(real.device, "fp32"))
     n = real.shape[0]
-    z = torch.randn(n, generator.latent_dim, device=real.device)
+    if z is None:
+        z = torch.randn(n, generator.latent_dim, device=real.device)
+    critic = critic if critic is not None else discriminator
     with autocast():
         fake = generator(z)
         d_real = discriminator(real).float()
@@ -224,16 +235,16 @@ def gan_step(
             d_fake, torch.zeros_like(d_fake)
         )
     opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
+    (loss_d if weight == 1.0 else loss_d * weight).backward()
     opt_d.step()
-    discriminator.requires_grad_(False)  # the generator's step needs no gradients of D's weights
+    critic.requires_grad_(False)  # the generator's step needs no gradients of D's weights
     with autocast():
-        d_on_fake = discriminator(fake).float()
+        d_on_fake = critic(fake).float()
         loss_g = F.binary_cross_entropy_with_logits(d_on_fake, torch.ones_like(d_on_fake))
     opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    (loss_g if weight == 1.0 else loss_g * weight).backward()
     opt_g.step()
-    discriminator.requires_grad_(True)
+    critic.requires_grad_(True)
     return torch.stack(
         [loss_d.detach() * n, loss_g.detach() * n, torch.sigmoid(d_real.detach()).sum(), torch.sigmoid(d_fake.detach()).sum()]
     )
@@ -245,6 +256,7 @@ def train_dcgan(
     score: Callable[[Generator, int], dict[str, float]] | None = None,
     callbacks: Sequence[Any] = (),
     resume: TrainingState | None = None,
+    parallel: SingleProcess | DataParallel | None = None,
 ) -> GANResult:
     """Train a DCGAN on uint8 ``N x C x H x W`` images (H = W = 28), through the project's one
     epoch loop (:func:`practical_dl.loop.train_epochs`), like the classifiers.
@@ -254,15 +266,23 @@ def train_dcgan(
     the fixed latent vectors' images are kept (``state.task["progress"]``); the ``callbacks`` are
     called (e.g. a :class:`~practical_dl.checkpoint.Checkpointer`; the run goes on from its
     ``resume_state()``). A non-finite loss stops training (``diverged``) with what was learnt so far.
+
+    Under ``torchrun`` (``parallel``, by default the environment's, see
+    :mod:`practical_dl.distributed`) every process trains on its part of each batch of
+    ``batch_size`` images and latent vectors, the gradients of both networks all-reduced; rank 0
+    alone scores the generator (give it alone the callbacks that write: ``parallel.main_only``).
     """
     if images.ndim != 4 or images.shape[-2:] != (28, 28):
         raise ValueError(f"the DCGAN is built for N x C x 28 x 28 images, got shape {images.shape}")
-    device = resolve_device(config.device)
+    if parallel is None:
+        parallel = from_environment(device=config.device)
+    parallel.agree_on_resume(resume.epoch if resume is not None else 0, "DCGAN")
+    device = parallel.device(resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
     generator, discriminator = build_gan(config, images.shape[1])
     data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    task = DCGANTask(generator.to(device), discriminator.to(device), data, config, device, precision, score)
+    task = DCGANTask(generator.to(device), discriminator.to(device), data, config, device, precision, score, parallel)
     logger.info("Training the DCGAN on %s (%s), %d images, %d steps per epoch", device, precision, len(data), task.steps)
     result = train_epochs(task, config.epochs, config.seed, "DCGAN", callbacks, resume)
     generator = task.output.eval()  # the averaged weights when generator_average is on
@@ -275,9 +295,14 @@ class DCGANTask:
     """One epoch of DCGAN training (alternating updates of D and G on every batch, see
     :func:`gan_step`) for :func:`practical_dl.loop.train_epochs`."""
 
-    def __init__(self, generator, discriminator, data: torch.Tensor, config: GANConfig, device, precision, score=None) -> None:
+    def __init__(
+        self, generator, discriminator, data: torch.Tensor, config: GANConfig, device, precision, score=None, parallel=None
+    ) -> None:
         self.generator, self.discriminator, self.data = generator.train(), discriminator.train(), data
         self.config, self.device, self.precision, self.score = config, device, precision, score
+        self.parallel = parallel if parallel is not None else SingleProcess()
+        # the training steps go through the data-parallel wrappers (the modules themselves in one process)
+        self.step_generator, self.step_discriminator = self.parallel.wrap(generator), self.parallel.wrap(discriminator)
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         self.fixed_z = torch.randn(config.fixed_samples, config.latent_dim, generator=torch.Generator().manual_seed(config.seed + 1))
@@ -310,28 +335,37 @@ class DCGANTask:
         start = time.perf_counter()
         perm = torch.randperm(len(self.data), generator=shuffle).to(device)
         sums = torch.zeros(4, device=device)
-        with tqdm(total=self.steps, desc=f"DCGAN epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress, unit="batch") as bar:
+        shard = self.parallel.epoch_shard(len(self.data), device)
+        disable = not config.progress or not self.parallel.is_main
+        with tqdm(total=self.steps, desc=f"DCGAN epoch {epoch}/{config.epochs}", leave=False, disable=disable, unit="batch") as bar:
             for i in range(self.steps):
-                real = to_tanh_range(self.data.index_select(0, perm[i * size : (i + 1) * size]))
+                batch = perm[i * size : (i + 1) * size]
+                mine = shard(batch) if shard is not None else batch
+                z = self.parallel.part(torch.randn(size, config.latent_dim, device=device))  # the global batch's, as in one process
                 sums += gan_step(
-                    self.generator,
-                    self.discriminator,
+                    self.step_generator,
+                    self.step_discriminator,
                     self.opt_g,
                     self.opt_d,
-                    real,
+                    to_tanh_range(self.data.index_select(0, mine)),
                     config.real_label,
                     lambda: autocast_context(device, self.precision),
+                    z=z,
+                    critic=self.discriminator,
+                    weight=self.parallel.loss_weight(len(mine), size),
                 )
                 if self.average is not None:
                     self._update_average()
                 bar.update(1)
         seen = self.steps * size
-        loss_d, loss_g, d_x, d_gz = (float(v) / seen for v in sums)  # the one read-back of the epoch
+        if shard is not None:
+            self.parallel.check_epoch(shard, "DCGAN", epoch, trained=seen)  # the last, partial batch is dropped
+        loss_d, loss_g, d_x, d_gz = (v / seen for v in self.parallel.total(*sums))  # the one read-back of the epoch
         row = {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_x, "d_fake": d_gz, "seconds": time.perf_counter() - start}
         reason = ""
         if not all(math.isfinite(v) for v in (loss_d, loss_g)):
             reason = f"non-finite loss at epoch {epoch} (discriminator {loss_d}, generator {loss_g})"
-        if self.score is not None and not reason:
+        if self.score is not None and not reason and self.parallel.is_main:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 row |= self.score(self.output, epoch)
         self.progress.append((self.output.decode(self.fixed_z) * 255).round().to(torch.uint8))

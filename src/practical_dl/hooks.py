@@ -92,6 +92,32 @@ def _where(catalog, name: str) -> str:
     return f"put it at {location} (conf/base/catalog.yml)" if location else "check conf/base/catalog.yml"
 
 
+class DistributedRunHook:
+    """Under ``torchrun`` every process runs the whole ``kedro run``; only rank 0 writes. On the
+    other ranks this hook keeps every dataset the run produces in memory (no file, no MLflow
+    artefact is written twice), and their log to warnings. (``settings.py`` leaves kedro-mlflow's
+    hook out on those ranks: one MLflow run per ``kedro run``.) See :mod:`practical_dl.distributed`."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        from kedro.io import MemoryDataset
+
+        from practical_dl import distributed
+
+        if distributed.is_main_process():
+            return
+        for name in ("practical_dl", "kedro"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        catalog_logger = logging.getLogger("kedro.io.data_catalog")  # it warns of every dataset replaced
+        level = catalog_logger.level
+        catalog_logger.setLevel(logging.ERROR)
+        try:
+            for name in sorted(pipeline.all_outputs()):
+                catalog[name] = MemoryDataset(copy_mode="assign")
+        finally:
+            catalog_logger.setLevel(level)
+
+
 class ValidateParametersHook:
     """Fail fast, naming the parameter, before any node has run."""
 
@@ -281,6 +307,10 @@ class _StoreLock:
         try:
             import fcntl
         except ImportError:  # Windows: no flock; the race below stays possible there
+            return
+        from practical_dl.distributed import is_main_process
+
+        if not is_main_process():  # under torchrun only rank 0 tracks (settings.py)
             return
         uri = configured_tracking_uri(context)
         if not uri.startswith("sqlite:///"):

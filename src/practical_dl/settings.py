@@ -6,9 +6,11 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
+from practical_dl.distributed import is_main_process
 from practical_dl.hooks import (
     CheckInputsHook,
     CheckTrackingServerHook,
+    DistributedRunHook,
     InterruptHook,
     LockMlflowStoreHook,
     RunInfoHook,
@@ -29,7 +31,12 @@ HOOKS = (
     CheckInputsHook(),
     RunInfoHook(),
     InterruptHook(),
+    DistributedRunHook(),  # under torchrun: ranks other than 0 write nothing
 )
+
+# Under torchrun only rank 0 tracks and writes: one MLflow run per `kedro run` (kedro-mlflow), one
+# record of the run for kedro-viz (.viz/), however many processes train.
+DISABLE_HOOKS_FOR_PLUGINS = () if is_main_process() else ("kedro-mlflow", "kedro_mlflow", "kedro-viz", "kedro_viz")
 
 # records the run's config loader, so that pipelines shaped by parameters follow --env and --params
 CONTEXT_CLASS = ProjectContext

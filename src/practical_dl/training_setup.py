@@ -88,7 +88,7 @@ def training_data(
 
 
 #: Settings that do not change what training computes, left out of a checkpoint's fingerprint.
-NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_dir")
+NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_dir", "distributed_backend")
 
 
 def training_checkpointer(config: Any, name: str, *identity: Any) -> Checkpointer | None:

@@ -13,6 +13,7 @@ import torch
 
 from practical_dl import plots
 from practical_dl.classifier import DigitClassifier, classifier_to_bytes
+from practical_dl.distributed import from_environment
 from practical_dl.engine import resolve_device
 from practical_dl.gan import (
     ClassifierProbe,
@@ -82,11 +83,18 @@ def train_gan(
     device = resolve_device(config.device)
     probe = ClassifierProbe(classifier, device)
     scorer = GANScorer(probe, _unit(test_split), int(scores.get("samples", 5000)), int(scores.get("splits", 10)), config.seed)
-    identity = (scores, hashlib.sha256(classifier_to_bytes(classifier)).hexdigest(), data_identity(train_split["images"], train_split["labels"]))
+    identity = (
+        scores,
+        hashlib.sha256(classifier_to_bytes(classifier)).hexdigest(),
+        data_identity(train_split["images"], train_split["labels"]),
+    )
     checkpointer = training_checkpointer(config, "dcgan", *identity)
     resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
     collaborators = [EpochMetrics(prefix="gan"), _ProgressFigures(), checkpointer]
-    result = train_dcgan(train_split["images"], config, score=scorer, callbacks=[c for c in collaborators if c is not None], resume=resume)
+    # under torchrun: this process's part of every batch; rank 0 alone scores, checkpoints and tracks
+    parallel = from_environment(device=config.device)
+    callbacks = parallel.main_only([c for c in collaborators if c is not None])
+    result = train_dcgan(train_split["images"], config, score=scorer, callbacks=callbacks, resume=resume, parallel=parallel)
     if result.diverged:
         logger.error("the DCGAN diverged (%s): its weights are those of the last epoch", result.divergence_reason)
     history = pd.DataFrame(result.history)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from practical_dl.classifier import DigitClassifier, make_classifier
+from practical_dl.distributed import from_environment
 from practical_dl.engine import fit, set_seed
 from practical_dl.tracking import EpochMetrics
 from practical_dl.training_setup import (
@@ -45,6 +46,9 @@ def train_model(
     to MLflow as the epoch ends (``<model>.train_loss``, ``<model>.val_accuracy``, ..., step =
     epoch; ``practical_dl.tracking.EpochMetrics``).
 
+    Launched by ``torchrun``, every process trains on its part of each batch
+    (``practical_dl.distributed``); only rank 0 saves checkpoints and logs to MLflow.
+
     The training state is saved after every ``checkpoint_every`` epochs to
     ``<checkpoint_dir>/<model>.safetensors``; the next run with the same settings goes on from
     it (a model whose training had finished is not trained again), unless ``resume`` is off.
@@ -59,6 +63,8 @@ def train_model(
     checkpointer = training_checkpointer(config, model, *identity)
     resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
     tracker = EpochMetrics(prefix=model, keys=HISTORY_METRICS)
+    # under torchrun: this process's part of every batch; rank 0 alone checkpoints and tracks
+    parallel = from_environment(config.distributed_backend, config.sync_batchnorm, config.device)
     result = fit(
         network,
         (images, labels),
@@ -68,8 +74,9 @@ def train_model(
         augment=augment,
         name=label,
         adversary=training_adversary(config),
-        callbacks=[tracker, checkpointer] if checkpointer is not None else [tracker],
+        callbacks=parallel.main_only([tracker, checkpointer] if checkpointer is not None else [tracker]),
         resume=resume,
+        parallel=parallel,
     )
     if result.diverged:
         logger.error("%s diverged (%s): its weights are those of the last good epoch, if any", label, result.divergence_reason)
