@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui tracking-server notebooks demo docs benchmark time-to-accuracy clean-outputs
+.PHONY: setup run test lint viz mlflow-ui tracking-server ddp notebooks demo docs benchmark time-to-accuracy clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000; open the address it
 tracking-server: setup  ## a shared MLflow tracking server to try on this machine: PostgreSQL + `mlflow server` on http://127.0.0.1:5050 (`kedro run --env remote` tracks on it; needs Debian's postgresql); Ctrl-C stops it
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[server]"
 	$(BIN)/python -m practical_dl.tracking_server
+
+NPROC ?= 2
+PIPELINES ?= training
+ddp: setup  ## data-parallel training with torchrun: NPROC processes of this machine (NPROC=gpu: one per GPU) run `kedro run --pipelines $(PIPELINES)`; rank 0 writes (docs/scale-out.md)
+	$(BIN)/torchrun --standalone --nproc-per-node $(NPROC) --local-ranks-filter 0 -m kedro run --pipelines $(PIPELINES)
 
 notebooks: setup  ## JupyterLab on the project (catalog, context, session loaded), notebooks/ (after the pipelines they read have run)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[notebooks]"

@@ -33,3 +33,7 @@ step gan "${GAN_LIMIT:-150}" python3 -m kedro run --env "$ENV_NAME" --pipelines 
 [ -f data/08_reporting/gan/scores.json ] && cp data/08_reporting/gan/scores.json "$OUT/gan_scores.json" && cat "$OUT/gan_scores.json"
 [ -f data/07_model_output/gan/training_history.csv ] && cp data/07_model_output/gan/training_history.csv "$OUT/gan_history.csv"
 ls data/08_reporting/gan 2>/dev/null
+# data-parallel through the training pipeline: the NCCL path with one rank (docs/scale-out.md);
+# last, as it saves a 2-epoch SimpLeNet that the gan step would otherwise score with
+step ddp_one_gpu "${DDP_LIMIT:-120}" python3 -m torch.distributed.run --standalone --nproc-per-node 1 -m kedro run --env "$ENV_NAME" --pipelines training --params "trained_models=[simplenet],simplenet.training.epochs=2,training_defaults.checkpoint_every=0"
+[ -f data/07_model_output/simplenet/training_history.csv ] && cp data/07_model_output/simplenet/training_history.csv "$OUT/ddp_one_gpu_history.csv" && cat "$OUT/ddp_one_gpu_history.csv"
