@@ -114,8 +114,11 @@ class MemberRun:
 
 @contextmanager
 def member_run(name: str, tags: dict[str, str], params: dict[str, Any], enabled: bool = True) -> Iterator[MemberRun]:
-    """Start a child MLflow run (nested under the active ``kedro run``) for one sweep member."""
-    if not enabled:
+    """Start a child MLflow run (nested under the active ``kedro run``) for one sweep member; a no-op
+    when not ``enabled`` and on the ranks of a ``torchrun`` launch that do not track (all but 0)."""
+    from practical_dl.distributed import is_main_process
+
+    if not enabled or not is_main_process():
         yield MemberRun(None)
         return
     run = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None, tags={**tags, "diverged": "false"})

@@ -138,3 +138,4 @@ def test_the_dcgan_trains_on_two_gloo_processes_as_one_model(tmp_path):
     assert [row["scored_on_rank"] for row in ranks[0]["history"]] == [0.0, 0.0]
     assert all("scored_on_rank" not in row for row in ranks[1]["history"])
     assert ranks[0]["history"][-1]["loss_d"] == ranks[1]["history"][-1]["loss_d"]
+

@@ -83,3 +83,17 @@ def test_ctrl_c_while_logging_then_the_resumed_run_carries_on(store, tmp_path, m
 def test_without_an_active_run_nothing_is_logged(store):
     result = fit(linear_classifier(), two_class_images(), None, STD, CONFIG, callbacks=[EpochMetrics("m")])
     assert len(result.history) == 4 and mlflow.active_run() is None
+
+
+def test_sweep_members_are_tracked_by_rank_0_only(store, monkeypatch):
+    """Under torchrun only rank 0 tracks: another rank's sweep member opens no MLflow run."""
+    from practical_dl.tracking import member_run
+
+    monkeypatch.setenv("RANK", "1")
+    with member_run("bs_4", {"sweep": "batch_size"}, {"lr": 0.1}) as run:
+        assert run.run_id is None
+        assert mlflow.active_run() is None
+    monkeypatch.setenv("RANK", "0")
+    with member_run("bs_4", {"sweep": "batch_size"}, {"lr": 0.1}) as run:
+        assert run.run_id is not None
+    assert len(store.search_runs([store.get_experiment_by_name("tracking-test").experiment_id])) == 1
