@@ -72,8 +72,8 @@ def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Itera
 @pytest.fixture(scope="session")
 def explored_project(tmp_path_factory) -> Iterator[Path]:
     """A project copy after every pipeline the notebooks read: the default run, then adversarial,
-    gan, tricks and transfer_learning (shared by the modules that only read these outputs)."""
-    yield from project_after(tmp_path_factory, "explored", None, ["adversarial"], ["gan"], ["tricks"], ["transfer_learning"])
+    patch, gan, tricks and transfer_learning (shared by the modules that only read these outputs)."""
+    yield from project_after(tmp_path_factory, "explored", None, ["adversarial"], ["patch"], ["gan"], ["tricks"], ["transfer_learning"])
 
 
 def free_port() -> int:

@@ -26,6 +26,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
     from practical_dl.pipelines.gan.nodes import check_gan_parameters
+    from practical_dl.pipelines.patch.nodes import check_patch_parameters
     from practical_dl.pipelines.predict.nodes import check_predict_parameters
     from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters
     from practical_dl.pipelines.tricks.sweeps import check_tricks_parameters
@@ -40,6 +41,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         check_adversarial_parameters(parameters.get("adversarial") or {})
     if "gan" in wanted:
         check_gan_parameters(parameters.get("gan") or {})
+    if "patch" in wanted:
+        check_patch_parameters(parameters.get("patch") or {})
     if "tricks" in wanted:
         check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
     if "predict" in wanted:

@@ -252,6 +252,59 @@ def accuracy_under_attack_figure(results: Sequence[dict]) -> Figure:
     return fig
 
 
+def patch_success_figure(results: Sequence[dict], bar: dict) -> Figure:
+    """Targeted success against the patch's side: one colour per model, the optimised patch solid,
+    a patch of random pixels dotted; the bar (at most ``max_size`` pixels, ``success_percent``) shaded."""
+    fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
+    for r, colour in zip(results, plt.cm.tab10.colors):
+        ax.plot(r["sizes"], [100 * a for a in r["success"]], "-o", markersize=4, color=colour, label=f"{r['label']}")
+        ax.plot(r["sizes"], [100 * a for a in r["random_patch_success"]], ":", color=colour, alpha=0.7, label=f"{r['label']}, random pixels")
+    if bar:
+        ax.fill_between([0, bar["max_size"]], bar["success_percent"], 100, color="green", alpha=0.08, label="the bar")
+    target = results[0]["target"] if results else "?"
+    ax.set(
+        xlabel="side of the square patch (pixels, on 28x28 digits)",
+        ylabel=f"test digits called {target} (%)",
+        ylim=(-2, 102),
+        xlim=(0, max((r["sizes"][-1] for r in results), default=16) + 1),
+        title=f"A patch asking for {target}, pasted at a random position",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def batch_lr_figure(batch_sizes: Sequence[int], lrs: Sequence[float], error: np.ndarray, seconds_per_epoch: np.ndarray) -> Figure:
+    """Left: test error (%) of every (batch size, learning rate) pair as a heat map on a log colour
+    scale, each cell labelled, diverged cells marked, the best learning rate of each batch size
+    framed. Right: seconds per epoch against the batch size."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Rectangle
+
+    fig, (ax, ax_time) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1.6, 1), layout="constrained")
+    finite = error[np.isfinite(error)]
+    norm = LogNorm(vmin=max(float(finite.min()), 0.1) if finite.size else 0.1, vmax=max(float(finite.max()), 1.0) if finite.size else 100.0)
+    image = ax.imshow(np.where(np.isfinite(error), np.maximum(error, norm.vmin), np.nan), cmap="viridis_r", norm=norm, aspect="auto")
+    ax.set_facecolor("lightgrey")  # diverged: no error to show
+    for i in range(error.shape[0]):
+        row = error[i]
+        for j in range(error.shape[1]):
+            text = "diverged" if not np.isfinite(row[j]) else f"{row[j]:.1f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if not np.isfinite(row[j]) or row[j] < norm.vmax / 3 else "white")
+        if np.isfinite(row).any():
+            best = int(np.nanargmin(row))
+            ax.add_patch(Rectangle((best - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+    ax.set_yticks(range(len(batch_sizes)), [str(b) for b in batch_sizes])
+    ax.set(xlabel="learning rate", ylabel="batch size", title="Test error (%) with the same images seen; red: best per batch size")
+    fig.colorbar(image, ax=ax, label="test error (%)")
+    ax_time.plot(batch_sizes, seconds_per_epoch, "o-")
+    ax_time.set(xscale="log", xlabel="batch size", ylabel="seconds per epoch", ylim=(0, None), title="Time per epoch")
+    ax_time.set_xticks(list(batch_sizes), [str(b) for b in batch_sizes])
+    ax_time.grid(alpha=0.3)
+    return fig
+
+
 def image_rows_figure(rows: Sequence[tuple[str, np.ndarray, Sequence[str], Sequence[str] | None]], title: str) -> Figure:
     """Rows of grey uint8 images, each row named on its left, each image with a caption (and colour)."""
     columns = max(len(images) for _, images, _, _ in rows)

@@ -1,9 +1,10 @@
-"""The ``adversarial`` and ``gan`` pipelines end to end on a slice of MNIST (``--env test``),
+"""The ``adversarial``, ``patch`` and ``gan`` pipelines end to end on a slice of MNIST (``--env test``),
 after the default pipeline has trained the classifiers they use (the session's
 ``explored_project``, which the notebooks' test reads too)."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -38,6 +39,33 @@ def test_adversarial_table_report_and_pictures(attacked_project):
     # the robust model was trained adversarially and evaluated like every other model
     robust = json.loads((attacked_project / "data" / "08_reporting" / "simplenet_robust" / "test_metrics.json").read_text())
     assert robust["label"] == "SimpLeNet-AT" and 0 <= robust["test_error_percent"] <= 100
+
+
+def test_patch_table_report_pictures_and_patches(attacked_project):
+    reporting = attacked_project / "data" / "08_reporting" / "patch"
+    table = pd.read_csv(reporting / "success.csv")
+    assert list(table.columns) == ["model", "4x4", "8x8"]  # conf/test: sizes [4, 8]
+    assert len(table) == len(ATTACKED) and table[["4x4", "8x8"]].stack().between(0, 100).all()
+    for model in ATTACKED:
+        assert (reporting / f"{model}_examples.png").is_file() and (reporting / f"{model}_patches.png").is_file()
+        result = json.loads((attacked_project / "data" / "07_model_output" / "patch" / f"{model}.json").read_text())
+        assert 80 <= result["test_images"] < 100  # the test subset (100) less the target's own digits
+        for size in (4, 8):
+            pixels = np.array(result["patches"][str(size)])
+            assert pixels.shape == (1, size, size) and pixels.min() >= 0 and pixels.max() <= 1
+        assert (result["every_target"] is not None) == (model == "simplenet")  # the bar's model
+    every = json.loads((attacked_project / "data" / "07_model_output" / "patch" / "simplenet.json").read_text())["every_target"]
+    assert every["size"] == 8 and len(every["success"]) == 10  # a patch of the bar's size for every class
+    report = (reporting / "report.md").read_text()
+    assert "A patch of at most 8x8 pixels makes SimpLeNet answer its target on at least 80%" in report
+    assert "L∞ adversarial training defends against the patch (SimpLeNet-AT" in report
+    assert (reporting / "success.png").is_file()
+    client = MlflowClient(tracking_uri=f"sqlite:///{attacked_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("practical_dl")
+    run_ = next(r for r in client.search_runs([experiment.experiment_id]) if "patch.simplenet.targeted_success" in r.data.metrics)
+    assert [m.step for m in client.get_metric_history(run_.info.run_id, "patch.simplenet.targeted_success")] == [4, 8]
+    assert len(client.get_metric_history(run_.info.run_id, "patch.simplenet.every_target_success")) == 10
+    assert {a.path for a in client.list_artifacts(run_.info.run_id, "reports/patch")} == {"reports/patch/report.md", "reports/patch/success.csv"}
 
 
 def test_gan_artefacts_scores_and_checkpoints(attacked_project):

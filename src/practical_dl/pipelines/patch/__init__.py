@@ -1,0 +1,5 @@
+"""A targeted adversarial patch (the lecture's physical-world attacks) against every trained classifier."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,47 @@
+"""The ``patch`` pipeline: a targeted adversarial patch of every size in ``patch.sizes`` against
+every classifier the ``training`` and ``adversarial`` pipelines produced (a group
+``patch.<model>`` each in kedro-viz), then a report that says whether the issue's bar and the
+lecture's claims hold."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipeline_helpers import reading_across_namespaces
+from practical_dl.pipelines.training.pipeline import trained_model_names
+from practical_dl.project_config import load_project_parameters
+
+from .nodes import attack_with_patches, patched_models, report_patches
+
+
+def _patch_template(model: str) -> Pipeline:
+    node = Node(
+        update_wrapper(partial(attack_with_patches, model=model), attack_with_patches),
+        inputs=["classifier", "train_split", "test_split", "params:patch"],
+        outputs=["result", "examples_plot", "patches_plot"],
+        name="attack_with_patches",
+    )
+    return Pipeline(
+        [node],
+        namespace=f"patch.{model}",
+        inputs={"classifier": f"{model}.classifier", "train_split": "train_split", "test_split": "test_split"},
+        parameters={"params:patch": "params:patch"},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    parameters = load_project_parameters()
+    models = patched_models(parameters.get("patch") or {}, trained_model_names(parameters), parameters.get("adversarial") or {})
+    with reading_across_namespaces():
+        attacks = sum((_patch_template(m) for m in models), Pipeline([]))
+        report = Pipeline(
+            [
+                Node(
+                    report_patches,
+                    inputs=["params:patch", "params:adversarial", *(f"patch.{m}.result" for m in models)],
+                    outputs={"table": "patch_success", "markdown": "patch_report", "plot": "patch_success_plot", "metrics": "patch_metrics"},
+                    name="report_patches",
+                )
+            ]
+        )
+    return attacks + report
