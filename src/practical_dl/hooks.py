@@ -24,6 +24,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     """Validate every parameter block that ``pipeline`` reads; raise ``ValueError`` naming it."""
     from practical_dl.augment import AugmentConfig
     from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
+    from practical_dl.pipelines.batch_lr.nodes import check_batch_lr_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
     from practical_dl.pipelines.gan.nodes import check_gan_parameters
     from practical_dl.pipelines.patch.nodes import check_patch_parameters
@@ -43,6 +44,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         check_gan_parameters(parameters.get("gan") or {})
     if "patch" in wanted:
         check_patch_parameters(parameters.get("patch") or {})
+    if "batch_lr" in wanted:
+        check_batch_lr_parameters(parameters.get("batch_lr") or {}, parameters.get("training_defaults") or {})
     if "tricks" in wanted:
         check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
     if "predict" in wanted:

@@ -1,7 +1,8 @@
-"""The ``augmentation`` and ``tricks`` pipelines end to end on a slice of MNIST (``--env test``)."""
+"""The ``augmentation``, ``tricks`` and ``batch_lr`` pipelines end to end on a slice of MNIST (``--env test``)."""
 
 import json
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def tricks_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"])
+    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"], ["batch_lr"])
 
 
 def test_report_and_plots_are_written(tricks_project):
@@ -31,7 +32,7 @@ def test_members_are_nested_tagged_runs_and_divergence_is_marked(tricks_project)
     client = MlflowClient(tracking_uri=f"sqlite:///{tricks_project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("practical_dl")
     runs = client.search_runs([experiment.experiment_id])
-    members = [r for r in runs if "sweep" in r.data.tags]
+    members = [r for r in runs if r.data.tags.get("pipeline") == "tricks" and "sweep" in r.data.tags]
     parent_ids = {r.data.tags.get("mlflow.parentRunId") for r in members}
     assert len(parent_ids) == 1 and None not in parent_ids  # all children of the one `kedro run`
     tricks_parent = client.get_run(parent_ids.pop())
@@ -63,3 +64,30 @@ def test_invalid_sweep_parameter_fails_before_any_member_runs(tricks_project):
         )
     with pytest.raises(ValueError, match=r"augmentation\.rotation_degrees must be in \[0, 180\]"):
         run(tricks_project, pipeline_names=["augmentation"], runtime_params={"augmentation": {"rotation_degrees": -1}})
+
+
+def test_batch_lr_grid_report_heat_map_and_runs(tricks_project):
+    reporting = tricks_project / "data" / "08_reporting" / "batch_lr"
+    table = pd.read_csv(reporting / "test_error.csv")
+    # conf/test: batch sizes [16, 64] x learning rates [0.01, 1000]
+    assert list(table["batch size"]) == [16, 64] and list(table.columns[1:3]) == ["lr=0.01", "lr=1000"]
+    assert list(table["lr=1000"]) == ["diverged", "diverged"]
+    assert table["lr=0.01"].astype(float).between(0, 100).all()
+    assert (reporting / "heat_map.png").is_file()
+    assert "# Batch size against learning rate" in (reporting / "report.md").read_text()
+    for name in ("bs_16_lr_0p01", "bs_16_lr_1000", "bs_64_lr_0p01", "bs_64_lr_1000"):
+        result = json.loads((tricks_project / "data" / "07_model_output" / "batch_lr" / f"{name}.json").read_text())
+        assert result["train_images"] == 300 and result["diverged"] == name.endswith("1000")
+    client = MlflowClient(tracking_uri=f"sqlite:///{tricks_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("practical_dl")
+    grid = {r.data.tags["member"]: r for r in client.search_runs([experiment.experiment_id], "tags.sweep = 'batch_lr'")}
+    assert set(grid) == {"bs_16.lr_0p01", "bs_16.lr_1000", "bs_64.lr_0p01", "bs_64.lr_1000"}
+    assert {r.data.tags["pipeline"] for r in grid.values()} == {"batch_lr"}
+    assert len({r.data.tags["mlflow.parentRunId"] for r in grid.values()}) == 1  # children of the one `kedro run --pipelines batch_lr`
+    assert grid["bs_64.lr_1000"].info.status == "FAILED" and grid["bs_64.lr_0p01"].info.status == "FINISHED"
+    assert grid["bs_64.lr_0p01"].data.params["training.batch_size"] == "64"
+
+
+def test_a_bad_grid_parameter_fails_before_any_member_runs(tricks_project):
+    with pytest.raises(ValueError, match=r"batch_lr\.learning_rates must be increasing"):
+        run(tricks_project, pipeline_names=["batch_lr"], runtime_params={"batch_lr": {"learning_rates": [0.1, 0.01]}})

@@ -39,8 +39,10 @@ def train_sweep_member(
     *,
     sweep: str,
     member: str,
+    pipeline: str = "tricks",
 ) -> dict[str, Any]:
-    """Train one member of a sweep in a child MLflow run of its own; score it on the test split.
+    """Train one member of a sweep in a child MLflow run of its own (tagged with ``pipeline``);
+    score it on the test split.
 
     A diverging member is stopped, tagged ``diverged`` and its run ended as FAILED; the sweep
     goes on.
@@ -52,7 +54,7 @@ def train_sweep_member(
     model = model_from_params(model_params, f"tricks.sweeps.{sweep}.members.{member}.model", images.shape[1], images.shape[-1])
     standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
     name = f"{sweep}/{member}"
-    tags = {"sweep": sweep, "member": member, "pipeline": "tricks"}
+    tags = {"sweep": sweep, "member": member, "pipeline": pipeline}
     with member_run(name, tags, {"model": model_params, "training": config.to_dict(), "train_images": len(labels)}) as run:
         result = fit(
             model,
