@@ -720,13 +720,23 @@ def predict(
     device: str | torch.device = "auto",
     precision: str = "auto",
     batch_size: int = 1000,
+    sample_dropout: bool = False,
 ) -> torch.Tensor:
-    """Logits (float32, on the CPU) of ``model`` for uint8 ``N x C x H x W`` images."""
+    """Logits (float32, on the CPU) of ``model`` for uint8 ``N x C x H x W`` images.
+
+    ``sample_dropout``: the dropout layers keep dropping (everything else in evaluation mode),
+    so each call draws one member of the implicit ensemble (Monte-Carlo dropout, Gal and
+    Ghahramani 2016); seed ``torch`` first for reproducible draws.
+    """
     device = resolve_device(device) if isinstance(device, str) else device
     precision = resolve_precision(precision, device)
     memory_format = resolve_memory_format("auto", device, precision)
     # moved outside inference mode: parameters converted inside it could not be trained again
     model = model.to(device=device, memory_format=memory_format).eval()
+    if sample_dropout:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.train()
     source = BatchSource(images, np.zeros(len(images), dtype=np.int64), device, batch_size)
     prepare = _BatchPreparer(standardiser, device, memory_format)
     out = []

@@ -26,6 +26,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
     from practical_dl.pipelines.batch_lr.nodes import check_batch_lr_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
+    from practical_dl.pipelines.dropout_ensemble.nodes import check_dropout_ensemble_parameters
     from practical_dl.pipelines.gan.nodes import check_gan_parameters
     from practical_dl.pipelines.patch.nodes import check_patch_parameters
     from practical_dl.pipelines.predict.nodes import check_predict_parameters
@@ -46,6 +47,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         check_patch_parameters(parameters.get("patch") or {})
     if "batch_lr" in wanted:
         check_batch_lr_parameters(parameters.get("batch_lr") or {}, parameters.get("training_defaults") or {})
+    if "dropout_ensemble" in wanted:
+        check_dropout_ensemble_parameters(parameters.get("dropout_ensemble") or {}, parameters.get("training_defaults") or {})
     if "tricks" in wanted:
         check_tricks_parameters(parameters.get("tricks") or {}, parameters.get("training_defaults") or {})
     if "predict" in wanted:

@@ -1,4 +1,4 @@
-"""The ``augmentation``, ``tricks`` and ``batch_lr`` pipelines end to end on a slice of MNIST (``--env test``)."""
+"""The ``augmentation``, ``tricks``, ``batch_lr`` and ``dropout_ensemble`` pipelines end to end on a slice of MNIST (``--env test``)."""
 
 import json
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def tricks_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"], ["batch_lr"])
+    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"], ["batch_lr"], ["dropout_ensemble"])
 
 
 def test_report_and_plots_are_written(tricks_project):
@@ -91,3 +91,28 @@ def test_batch_lr_grid_report_heat_map_and_runs(tricks_project):
 def test_a_bad_grid_parameter_fails_before_any_member_runs(tricks_project):
     with pytest.raises(ValueError, match=r"batch_lr\.learning_rates must be increasing"):
         run(tricks_project, pipeline_names=["batch_lr"], runtime_params={"batch_lr": {"learning_rates": [0.1, 0.01]}})
+
+
+def test_dropout_ensemble_members_probabilities_report_and_runs(tricks_project):
+    from safetensors.numpy import load_file
+
+    output = tricks_project / "data" / "07_model_output" / "dropout_ensemble"
+    for member in ("plain_1", "plain_2", "dropout"):  # conf/test: 2 plain members
+        probabilities = load_file(output / f"{member}_probabilities.safetensors")
+        assert probabilities["probabilities"].shape == (500, 10)  # the whole test split (conf/test: 500 images)
+        assert ("mc_probabilities" in probabilities) == (member == "dropout")
+        assert json.loads((output / f"{member}.json").read_text())["train_images"] == 300
+    reporting = tricks_project / "data" / "08_reporting" / "dropout_ensemble"
+    table = pd.read_csv(reporting / "summary.csv")
+    assert list(table["networks trained"]) == [1, 2, 1, 1]
+    assert table["ECE (%)"].between(0, 100).all()
+    assert "# Dropout as an ensemble" in (reporting / "report.md").read_text()
+    assert (reporting / "ensembles.png").is_file()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tricks_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("practical_dl")
+    members = client.search_runs([experiment.experiment_id], "tags.sweep = 'dropout_ensemble'")
+    assert sorted(r.data.tags["member"] for r in members) == ["dropout", "plain_1", "plain_2"]
+    seeds = {r.data.tags["member"]: r.data.params["training.seed"] for r in members}
+    assert len(set(seeds.values())) == 3  # independently trained
+    parent = client.get_run(members[0].data.tags["mlflow.parentRunId"])
+    assert [m.step for m in client.get_metric_history(parent.info.run_id, "dropout_ensemble.ensemble_test_error")] == [1, 2]

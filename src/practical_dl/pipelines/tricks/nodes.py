@@ -47,6 +47,36 @@ def train_sweep_member(
     A diverging member is stopped, tagged ``diverged`` and its run ended as FAILED; the sweep
     goes on.
     """
+    result, _, _ = train_member(
+        train_split,
+        validation_split,
+        test_split,
+        standardisation_stats,
+        tricks,
+        training_defaults,
+        augmentation_params,
+        sweep=sweep,
+        member=member,
+        pipeline=pipeline,
+    )
+    return result
+
+
+def train_member(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    tricks: dict[str, Any],
+    training_defaults: dict[str, Any],
+    augmentation_params: dict[str, Any],
+    *,
+    sweep: str,
+    member: str,
+    pipeline: str = "tricks",
+) -> tuple[dict[str, Any], torch.nn.Module, Standardiser]:
+    """:func:`train_sweep_member`, also returning the trained model and its input standardiser
+    (for pipelines that go on with the model: the dropout ensembles)."""
     model_params, config = member_spec(tricks, training_defaults, sweep, member)
     train = stratified_subset(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
     set_seed(config.seed)
@@ -75,7 +105,7 @@ def train_sweep_member(
         seconds_per_epoch = float(np.mean([row["seconds"] for row in result.history]))
         run.log_metrics({"test_error_percent": test_error, "seconds_per_epoch": seconds_per_epoch})
     logger.info("%s: test error %.2f%%%s", name, test_error, " (diverged)" if result.diverged else "")
-    return {
+    summary = {
         "sweep": sweep,
         "member": member,
         "value": (tricks["sweeps"][sweep]["members"][member] or {}).get("value", member),
@@ -89,6 +119,7 @@ def train_sweep_member(
         "divergence_reason": result.divergence_reason,
         "mlflow_run_id": run.run_id,
     }
+    return summary, result.model, standardiser
 
 
 # --------------------------------------------------------------------------- the report

@@ -1,0 +1,200 @@
+"""Nodes of the ``dropout_ensemble`` pipeline: the members are trained by the tricks sweeps'
+member node; the ensembles, Monte-Carlo dropout and calibration are in ``practical_dl.calibration``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from practical_dl import plots
+from practical_dl.calibration import mc_dropout_probabilities, reliability
+from practical_dl.engine import predict
+from practical_dl.params import check_known_keys, deep_merge
+from practical_dl.pipelines.tricks.nodes import train_member
+from practical_dl.reporting import metric_history, verdict
+from practical_dl.training_setup import model_from_params, training_config
+
+logger = logging.getLogger(__name__)
+
+SWEEP = "dropout_ensemble"
+KNOWN_KEYS = {"train_limit", "seed", "model", "training", "dropout", "members", "ensemble_sizes", "mc_samples", "calibration_bins"}
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"parameter dropout_ensemble.{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_dropout_ensemble_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Validate the ``dropout_ensemble`` block; errors name the parameter."""
+    check_known_keys(params, KNOWN_KEYS, SWEEP)
+    members = _positive_int(params.get("members"), "members")
+    sizes = params.get("ensemble_sizes")
+    if not isinstance(sizes, list) or not sizes:
+        raise ValueError(f"parameter dropout_ensemble.ensemble_sizes must be a non-empty list, got {sizes!r}")
+    for i, k in enumerate(sizes):
+        _positive_int(k, f"ensemble_sizes[{i}]")
+        if k > members:
+            raise ValueError(f"parameter dropout_ensemble.ensemble_sizes[{i}] is {k}, more than the {members} members trained")
+    if sizes != sorted(set(sizes)):
+        raise ValueError(f"parameter dropout_ensemble.ensemble_sizes must be increasing, got {sizes}")
+    p = params.get("dropout")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
+        raise ValueError(f"parameter dropout_ensemble.dropout must be a probability in (0, 1), got {p!r}")
+    _positive_int(params.get("mc_samples", 32), "mc_samples")
+    _positive_int(params.get("calibration_bins", 15), "calibration_bins")
+    limit = params.get("train_limit")
+    if limit is not None:
+        _positive_int(limit, "train_limit")
+    training_config(defaults, params.get("training"), where="dropout_ensemble.training")
+    model_from_params(deep_merge(params.get("model") or {}, {"options": {"dropout": float(p)}}), "dropout_ensemble.model")
+
+
+def ensemble_members(params: dict[str, Any]) -> list[str]:
+    """``plain_1`` … ``plain_<members>`` (no dropout, each its own seed), then ``dropout``."""
+    return [*(f"plain_{i}" for i in range(1, _positive_int(params.get("members"), "members") + 1)), "dropout"]
+
+
+def train_ensemble_member(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    params: dict[str, Any],
+    training_defaults: dict[str, Any],
+    augmentation_params: dict[str, Any],
+    *,
+    member: str,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Train one member on the same slice of the train split as the others (a child MLflow run);
+    return its summary and its softmax probabilities on the test split — for the dropout
+    network also the Monte-Carlo average of ``mc_samples`` passes with dropout on."""
+    check_dropout_ensemble_parameters(params, training_defaults)
+    seed = int(params.get("seed", 0))
+    dropout = member == "dropout"
+    index = 0 if dropout else int(member.removeprefix("plain_"))
+    spec = {"model": {"options": {"dropout": float(params["dropout"]) if dropout else 0.0}}, "training": {"seed": seed + index}}
+    as_sweep = {
+        "train_limit": params.get("train_limit"),
+        "seed": seed,  # the same training images for every member
+        "model": params.get("model"),
+        "training": params.get("training"),
+        "sweeps": {SWEEP: {"members": {member: spec}}},
+    }
+    summary, model, standardiser = train_member(
+        train_split,
+        validation_split,
+        test_split,
+        standardisation_stats,
+        as_sweep,
+        training_defaults,
+        augmentation_params,
+        sweep=SWEEP,
+        member=member,
+        pipeline=SWEEP,
+    )
+    device = training_config(training_defaults, params.get("training"), where="dropout_ensemble.training").device
+    logits = predict(model, test_split["images"], standardiser, device=device)
+    out = {"probabilities": np.asarray(logits.softmax(1).numpy(), dtype=np.float32)}
+    if dropout:
+        samples = int(params.get("mc_samples", 32))
+        out["mc_probabilities"] = mc_dropout_probabilities(model, test_split["images"], standardiser, samples, seed, device).astype(np.float32)
+        logger.info("%s: Monte-Carlo average of %d passes with dropout on", member, samples)
+    return summary, out
+
+
+def _scores(probabilities: np.ndarray, labels: np.ndarray, bins: int) -> dict[str, Any]:
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1)
+    return {
+        "error": 100 * float((probabilities.argmax(1) != labels).mean()),
+        "nll": float(-np.log(picked).mean()),
+        "reliability": reliability(probabilities, labels, bins),
+    }
+
+
+def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.ndarray], *pairs: Any) -> dict[str, Any]:
+    """Test error, negative log-likelihood and calibration (ECE) of one network, of ensembles of
+    the first k networks (the average of their probabilities), of the dropout network (one pass,
+    the weight-scaling rule) and of its Monte-Carlo average; the picture; the claims."""
+    labels = test_split["labels"].astype(np.int64)
+    bins = int(params.get("calibration_bins", 15))
+    results, probabilities = pairs[0::2], pairs[1::2]
+    plain = [p["probabilities"] for r, p in zip(results, probabilities) if r["member"] != "dropout"]
+    drop_result, drop = next((r, p) for r, p in zip(results, probabilities) if r["member"] == "dropout")
+    p_drop = float(params["dropout"])
+    singles = [_scores(p, labels, bins) for p in plain]
+    sizes = sorted({1, *params["ensemble_sizes"]})
+    ensembles = {k: _scores(np.mean(plain[:k], axis=0), labels, bins) for k in sizes}
+    weight_scaling = _scores(drop["probabilities"], labels, bins)
+    samples = int(params.get("mc_samples", 32))
+    mc = _scores(drop["mc_probabilities"], labels, bins)
+
+    def row(name: str, trained: int, s: dict[str, Any]) -> dict[str, Any]:
+        return {"model": name, "networks trained": trained, "test error (%)": round(s["error"], 2), "test NLL": round(s["nll"], 4), "ECE (%)": round(100 * s["reliability"]["ece"], 2)}
+
+    mean_single = {
+        "error": float(np.mean([s["error"] for s in singles])),
+        "nll": float(np.mean([s["nll"] for s in singles])),
+        "reliability": {"ece": float(np.mean([s["reliability"]["ece"] for s in singles]))},
+    }
+    rows = [row(f"one network without dropout (mean of {len(singles)})", 1, mean_single)]
+    rows += [row(f"ensemble of {k} without dropout", k, ensembles[k]) for k in sizes if k > 1]
+    rows += [row(f"dropout p={p_drop:g}, one pass (weight scaling)", 1, weight_scaling), row(f"dropout p={p_drop:g}, average of {samples} passes (MC dropout)", 1, mc)]
+    table = pd.DataFrame(rows)
+
+    largest = max(sizes)
+    matched = [k for k in sizes if ensembles[k]["error"] >= weight_scaling["error"]]
+    smallest_ensemble = min((k for k in sizes if k > 1), default=largest)
+    claims = [
+        f"- Dropout improves on one network trained without it: {verdict(weight_scaling['error'] < mean_single['error'])} — "
+        f"{weight_scaling['error']:.2f}% against {mean_single['error']:.2f}% (the mean of {len(singles)}: "
+        f"{min(s['error'] for s in singles):.2f}–{max(s['error'] for s in singles):.2f}%).",
+        f"- One dropout network is as accurate as an ensemble of independently trained networks: "
+        f"{verdict(weight_scaling['error'] <= ensembles[smallest_ensemble]['error'])} — "
+        + (f"it matches an ensemble of up to {max(matched)} (one training instead of {max(matched)}); " if matched else "no ensemble is less accurate; ")
+        + ", ".join(f"{k}: {ensembles[k]['error']:.2f}%" for k in sizes)
+        + ".",
+        f"- Averaging {samples} thinned networks at test time (MC dropout) is at least as accurate as the one pass of the "
+        f"weight-scaling rule: {verdict(mc['error'] <= weight_scaling['error'])} — {mc['error']:.2f}% against {weight_scaling['error']:.2f}%.",
+        f"- Averaging networks makes the probabilities better calibrated (lower ECE than one network): "
+        f"{verdict(ensembles[largest]['reliability']['ece'] < mean_single['reliability']['ece'])} — ensemble of {largest}: "
+        f"{100 * ensembles[largest]['reliability']['ece']:.2f}%, one network: {100 * mean_single['reliability']['ece']:.2f}%; dropout one pass "
+        f"{100 * weight_scaling['reliability']['ece']:.2f}%, MC dropout {100 * mc['reliability']['ece']:.2f}%.",
+    ]
+    images = drop_result["train_images"]
+    epochs = len(drop_result["history"])
+    markdown = (
+        "# Dropout as an ensemble: what these runs show\n\n"
+        "The lecture: dropout trains an exponential number of thinned networks that share weights and so emulates an "
+        f"ensemble of models. Here {len(singles)} SimpLeNets without dropout (each its own seed) and one with dropout "
+        f"(p = {p_drop:g} before the linear layers) are trained the same way ({epochs} epoch{'s' if epochs != 1 else ''} of the same {images} training "
+        f"images), then scored on the {len(labels)} test digits: the average of the first k plain networks' probabilities, "
+        f"the dropout network with dropout off (the weight-scaling rule) and with dropout on, averaged over {samples} passes "
+        f"(Monte-Carlo dropout). ECE: expected calibration error over {bins} confidence bins. Each network is a child MLflow "
+        "run tagged `sweep = dropout_ensemble`.\n\n## The lecture's claims\n\n" + "\n".join(claims) + "\n\n## Every model\n\n" + table.to_markdown(index=False) + "\n"
+    )
+    for line in claims:
+        logger.info("%s", line.replace("**", ""))
+    metrics = {
+        "ensemble_test_error": metric_history((k, ensembles[k]["error"]) for k in sizes),
+        "ensemble_ece": metric_history((k, ensembles[k]["reliability"]["ece"]) for k in sizes),
+        "dropout_test_error": metric_history([(0, weight_scaling["error"])]),
+        "dropout_ece": metric_history([(0, weight_scaling["reliability"]["ece"])]),
+        "mc_dropout_test_error": metric_history([(samples, mc["error"])]),
+        "mc_dropout_ece": metric_history([(samples, mc["reliability"]["ece"])]),
+    }
+    figure = plots.dropout_ensemble_figure(
+        {k: ensembles[k]["error"] for k in sizes},
+        {"dropout, one pass": weight_scaling["error"], f"MC dropout ({samples} passes)": mc["error"]},
+        {
+            "one network": singles[0]["reliability"],
+            f"ensemble of {largest}": ensembles[largest]["reliability"],
+            "dropout, one pass": weight_scaling["reliability"],
+            "MC dropout": mc["reliability"],
+        },
+    )
+    return {"table": table, "report": markdown, "plot": figure, "metrics": metrics}
