@@ -26,6 +26,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     from practical_dl.pipelines.adversarial.nodes import check_adversarial_parameters
     from practical_dl.pipelines.batch_lr.nodes import check_batch_lr_parameters
     from practical_dl.pipelines.data_ingestion.nodes import check_ingestion_parameters
+    from practical_dl.pipelines.depth_bn.nodes import check_depth_bn_parameters
     from practical_dl.pipelines.dropout_ensemble.nodes import check_dropout_ensemble_parameters
     from practical_dl.pipelines.gan.nodes import check_gan_parameters
     from practical_dl.pipelines.patch.nodes import check_patch_parameters
@@ -47,6 +48,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         check_patch_parameters(parameters.get("patch") or {})
     if "batch_lr" in wanted:
         check_batch_lr_parameters(parameters.get("batch_lr") or {}, parameters.get("training_defaults") or {})
+    if "depth_bn" in wanted:
+        check_depth_bn_parameters(parameters.get("depth_bn") or {}, parameters.get("training_defaults") or {})
     if "dropout_ensemble" in wanted:
         check_dropout_ensemble_parameters(parameters.get("dropout_ensemble") or {}, parameters.get("training_defaults") or {})
     if "tricks" in wanted:

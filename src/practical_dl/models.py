@@ -94,12 +94,57 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+class DeepConvNet(nn.Module):
+    """A VGG-style family of any depth for the lecture's claim that batch norm lets you build
+    deeper networks: ``depth`` 3x3 convolutions with ReLU in three stages (28x28, 14x14 and 7x7,
+    max-pooling between them, ``width``, 2 ``width`` and 4 ``width`` channels), the convolutions
+    shared out as evenly as the depth allows (earlier stages first); then global average pooling
+    and one linear layer. ``batch_norm`` puts ``BatchNorm2d`` after every convolution (which then
+    has no bias). The weights keep PyTorch's default initialisation, as a plain network would.
+    """
+
+    def __init__(
+        self, depth: int = 8, batch_norm: bool = False, width: int = 8, in_channels: int = 1, num_classes: int = 10, image_size: int = 28
+    ) -> None:
+        super().__init__()
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 3:
+            raise ValueError(f"depth must be an integer >= 3 (one convolution per stage at least), got {depth!r}")
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive integer, got {width!r}")
+        if image_size < 4:
+            raise ValueError(f"image_size={image_size} is too small for two max-poolings")
+        per_stage = [depth // 3 + (1 if i < depth % 3 else 0) for i in range(3)]
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for stage, convs in enumerate(per_stage):
+            if stage:
+                layers.append(nn.MaxPool2d(2))
+            for _ in range(convs):
+                out = width * 2**stage
+                layers.append(nn.Conv2d(channels, out, 3, padding=1, bias=not batch_norm))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(out))
+                layers.append(nn.ReLU(inplace=True))
+                channels = out
+        self.features = nn.Sequential(*layers)
+        self.output = nn.Linear(channels, num_classes)
+
+    @property
+    def convolutions(self) -> list[nn.Conv2d]:
+        """The convolutions, input first."""
+        return [m for m in self.features if isinstance(m, nn.Conv2d)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
 #: Model names usable in ``parameters_training.yml`` and what they build.
 MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "simplenet": SimpLeNet,
     "fc64": lambda **kw: MLP(hidden=(64,), **kw),
     "fc256_fc256": lambda **kw: MLP(hidden=(256, 256), **kw),
     "mlp": MLP,
+    "deep_convnet": DeepConvNet,
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``augmentation``, ``tricks``, ``batch_lr`` and ``dropout_ensemble`` pipelines end to end on a slice of MNIST (``--env test``)."""
+"""The ``augmentation``, ``tricks``, ``batch_lr``, ``dropout_ensemble`` and ``depth_bn`` pipelines end to end on a slice of MNIST (``--env test``)."""
 
 import json
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def tricks_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"], ["batch_lr"], ["dropout_ensemble"])
+    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"], ["batch_lr"], ["dropout_ensemble"], ["depth_bn"])
 
 
 def test_report_and_plots_are_written(tricks_project):
@@ -116,3 +116,24 @@ def test_dropout_ensemble_members_probabilities_report_and_runs(tricks_project):
     assert len(set(seeds.values())) == 3  # independently trained
     parent = client.get_run(members[0].data.tags["mlflow.parentRunId"])
     assert [m.step for m in client.get_metric_history(parent.info.run_id, "dropout_ensemble.ensemble_test_error")] == [1, 2]
+
+
+def test_depth_bn_runs_gradient_norms_report_and_picture(tricks_project):
+    # conf/test: depths [3, 6] x without / with batch norm x learning-rate factor [1]
+    output = tricks_project / "data" / "07_model_output" / "depth_bn"
+    for depth in (3, 6):
+        for norm in ("plain", "bn"):
+            result = json.loads((output / f"depth_{depth}_{norm}_lr_x1.json").read_text())
+            assert result["depth"] == depth and result["batch_norm"] == (norm == "bn")
+            assert [row["epoch"] for row in result["gradient_norms"]] == [0, 1]
+            assert all(len(row["norms"]) == depth for row in result["gradient_norms"])  # one norm per convolution
+    reporting = tricks_project / "data" / "08_reporting" / "depth_bn"
+    table = pd.read_csv(reporting / "summary.csv")
+    assert list(table["conv layers"]) == [3, 3, 6, 6] and list(table["batch norm"]) == [False, True, False, True]
+    assert "Batch norm lets the deeper networks train" in (reporting / "report.md").read_text()
+    assert (reporting / "depth_bn.png").is_file()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tricks_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("practical_dl")
+    runs = client.search_runs([experiment.experiment_id], "tags.sweep = 'depth_bn'")
+    assert sorted(r.data.tags["member"] for r in runs) == ["depth_3.bn.lr_x1", "depth_3.plain.lr_x1", "depth_6.bn.lr_x1", "depth_6.plain.lr_x1"]
+    assert {r.data.params["model.options.depth"] for r in runs} == {"3", "6"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -74,9 +75,12 @@ def train_member(
     sweep: str,
     member: str,
     pipeline: str = "tricks",
+    collaborators: Callable[[torch.nn.Module, Standardiser], list] | None = None,
 ) -> tuple[dict[str, Any], torch.nn.Module, Standardiser]:
     """:func:`train_sweep_member`, also returning the trained model and its input standardiser
-    (for pipelines that go on with the model: the dropout ensembles)."""
+    (for pipelines that go on with the model: the dropout ensembles). ``collaborators(model,
+    standardiser)``, called once the model is built, gives more collaborators of the training
+    loop (e.g. :class:`practical_dl.diagnostics.GradientNorms`)."""
     model_params, config = member_spec(tricks, training_defaults, sweep, member)
     train = stratified_subset(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
     set_seed(config.seed)
@@ -94,7 +98,8 @@ def train_member(
             config,
             augment=augment,
             name=name,
-            callbacks=[EpochMetrics(keys=HISTORY_KEYS)],  # to the member's run, as each epoch ends
+            # the metrics to the member's run, as each epoch ends
+            callbacks=[EpochMetrics(keys=HISTORY_KEYS), *(collaborators(model, standardiser) if collaborators else [])],
         )
         if result.diverged:
             run.mark_diverged(result.divergence_reason)

@@ -1,0 +1,245 @@
+"""Nodes of the ``depth_bn`` pipeline: every member is trained by the tricks sweeps' member node,
+with :class:`practical_dl.diagnostics.GradientNorms` watching its convolutions."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from practical_dl import plots
+from practical_dl.diagnostics import GradientNorms
+from practical_dl.params import check_known_keys
+from practical_dl.pipelines.tricks.nodes import train_member
+from practical_dl.reporting import verdict
+from practical_dl.splits import stratified_subset
+from practical_dl.training_setup import model_from_params, training_config
+
+logger = logging.getLogger(__name__)
+
+SWEEP = "depth_bn"
+KNOWN_KEYS = {
+    "train_limit",
+    "validation_limit",
+    "test_limit",
+    "seed",
+    "width",
+    "depths",
+    "lr_factors",
+    "probe_images",
+    "not_learning_percent",
+    "training",
+}
+
+
+def _label(value: float) -> str:
+    return f"{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
+
+
+def _increasing(values: Any, name: str, least: float, kind: type | tuple) -> list:
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"parameter depth_bn.{name} must be a non-empty list, got {values!r}")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, kind) or not v >= least or not math.isfinite(v):
+            raise ValueError(f"parameter depth_bn.{name}[{i}] must be a number >= {least}, got {v!r}")
+    if values != sorted(set(values)):
+        raise ValueError(f"parameter depth_bn.{name} must be increasing, got {values}")
+    return list(values)
+
+
+def _limit(params: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = params.get(name, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 10):
+        raise ValueError(f"parameter depth_bn.{name} must be an integer >= 10 or null (the whole split), got {value!r}")
+    return value
+
+
+def check_depth_bn_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Validate the ``depth_bn`` block; errors name the parameter."""
+    check_known_keys(params, KNOWN_KEYS, SWEEP)
+    depths = _increasing(params.get("depths"), "depths", 3, int)
+    _increasing(params.get("lr_factors"), "lr_factors", 1e-6, (int, float))
+    for name, default in (("train_limit", None), ("validation_limit", None), ("test_limit", None)):
+        _limit(params, name, default)
+    probe = params.get("probe_images", 256)
+    if isinstance(probe, bool) or not isinstance(probe, int) or probe < 2:
+        raise ValueError(f"parameter depth_bn.probe_images must be an integer >= 2, got {probe!r}")
+    share = params.get("not_learning_percent", 50)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 100:
+        raise ValueError(f"parameter depth_bn.not_learning_percent must be in (0, 100), got {share!r}")
+    training = params.get("training") or {}
+    training_config(defaults, training, where="depth_bn.training")
+    width = params.get("width", 8)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"parameter depth_bn.width must be a positive integer (channels of the first stage), got {width!r}")
+    model_from_params({"name": "deep_convnet", "options": {"depth": depths[-1], "width": width}}, "depth_bn")
+
+
+def depth_members(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"depth_8.bn.lr_x10": {"depth": 8, "batch_norm": True, "lr_factor": 10.0}, ...}``."""
+    depths = _increasing(params.get("depths"), "depths", 3, int)
+    factors = _increasing(params.get("lr_factors"), "lr_factors", 1e-6, (int, float))
+    return {
+        f"depth_{d}.{'bn' if bn else 'plain'}.lr_x{_label(f)}": {"depth": d, "batch_norm": bn, "lr_factor": float(f)}
+        for d in depths
+        for bn in (False, True)
+        for f in factors
+    }
+
+
+def train_depth_member(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    params: dict[str, Any],
+    training_defaults: dict[str, Any],
+    augmentation_params: dict[str, Any],
+    *,
+    depth: int,
+    batch_norm: bool,
+    lr_factor: float,
+) -> dict[str, Any]:
+    """Train ``deep_convnet`` of ``depth`` convolutions (with or without batch norm) at the base
+    learning rate times ``lr_factor`` in a child MLflow run; the gradient norm of every
+    convolution on a fixed probe batch before training and after every epoch goes with the result."""
+    check_depth_bn_parameters(params, training_defaults)
+    seed = int(params.get("seed", 0))
+    base = training_config(training_defaults, params.get("training"), where="depth_bn.training")
+    member = f"depth_{depth}.{'bn' if batch_norm else 'plain'}.lr_x{_label(lr_factor)}"
+    label = f"{depth} conv{' + BN' if batch_norm else ''}"
+    as_sweep = {
+        "train_limit": params.get("train_limit"),
+        "seed": seed,
+        "model": {"name": "deep_convnet", "label": label, "options": {"depth": depth, "batch_norm": batch_norm, "width": params.get("width", 8)}},
+        "training": params.get("training"),
+        "sweeps": {SWEEP: {"members": {member: {"training": {"lr": base.lr * lr_factor}}}}},
+    }
+    train = stratified_subset(train_split, params.get("train_limit"), seed)  # the slice train_member trains on
+    probe = int(params.get("probe_images", 256))
+    watchers: list[GradientNorms] = []
+
+    def watch(model, standardiser) -> list[GradientNorms]:
+        watchers.append(GradientNorms(model, lambda m: m.convolutions, train["images"][:probe], train["labels"][:probe], standardiser))
+        return watchers
+
+    summary, _, _ = train_member(
+        train_split,
+        stratified_subset(validation_split, params.get("validation_limit"), seed),
+        stratified_subset(test_split, params.get("test_limit"), seed),
+        standardisation_stats,
+        as_sweep,
+        training_defaults,
+        augmentation_params,
+        sweep=SWEEP,
+        member=member,
+        pipeline=SWEEP,
+        collaborators=watch,
+    )
+    norms = watchers[0].history
+    logger.info(
+        "%s: gradient norm of the first / last convolution before training %.3g / %.3g",
+        member,
+        norms[0]["norms"][0],
+        norms[0]["norms"][-1],
+    )
+    return summary | {"depth": depth, "batch_norm": batch_norm, "lr_factor": lr_factor, "gradient_norms": norms}
+
+
+def _loss(r: dict, epoch: int | None = None) -> float:
+    rows = [row for row in r["history"] if "train_loss" in row]
+    if not rows or r["diverged"]:
+        return math.nan
+    return rows[-1 if epoch is None else min(epoch, len(rows)) - 1]["train_loss"]
+
+
+def _ratio(r: dict) -> float:
+    first, last = r["gradient_norms"][0]["norms"][0], r["gradient_norms"][0]["norms"][-1]
+    return first / last if last > 0 else math.nan
+
+
+def check_depth_bn_claims(results: tuple[dict, ...], not_learning: float) -> list[str]:
+    """The lecture's claims about depth and batch norm, each confirmed or not by the runs."""
+    by = {(r["depth"], r["batch_norm"], r["lr_factor"]): r for r in results}
+    depths = sorted({r["depth"] for r in results})
+    factors = sorted({r["lr_factor"] for r in results})
+    low, high = factors[0], factors[-1]
+
+    def learns(r: dict) -> bool:
+        return not r["diverged"] and math.isfinite(r["test_error_percent"]) and r["test_error_percent"] < not_learning
+
+    def err(r: dict) -> str:
+        return "diverged" if r["diverged"] or not math.isfinite(r["test_error_percent"]) else f"{r['test_error_percent']:.1f}%"
+
+    plain = [by[(d, False, low)] for d in depths]
+    normed = [by[(d, True, low)] for d in depths]
+    lines = [
+        f"- Without batch norm, a deep enough network stops training (test error {not_learning:g}% or more; chance is 90%): "
+        f"{verdict(learns(plain[0]) and not learns(plain[-1]))} — " + ", ".join(f"{d} layers: {err(r)}" for d, r in zip(depths, plain)) + ".",
+        f"- Batch norm lets the deeper networks train: {verdict(all(learns(r) for r in normed))} — "
+        + ", ".join(f"{d} layers: {err(r)}" for d, r in zip(depths, normed))
+        + ".",
+        f"- Batch norm trains faster (a lower training loss after the first epoch at every depth): "
+        f"{verdict(all(_loss(n, 1) < _loss(p, 1) or (math.isnan(_loss(p, 1)) and not math.isnan(_loss(n, 1))) for p, n in zip(plain, normed)))} — "
+        + ", ".join(f"{d} layers: {_loss(p, 1):.3f} without, {_loss(n, 1):.3f} with" for d, p, n in zip(depths, plain, normed))
+        + ".",
+    ]
+    if high != low:
+        plain_high = [by[(d, False, high)] for d in depths]
+        normed_high = [by[(d, True, high)] for d in depths]
+        lines.append(
+            f"- Batch norm takes a {high / low:g}x larger learning rate (more depths train with it than without): "
+            f"{verdict(sum(map(learns, normed_high)) > sum(map(learns, plain_high)))} — "
+            + ", ".join(f"{d} layers: {err(p)} without, {err(n)} with" for d, p, n in zip(depths, plain_high, normed_high))
+            + "."
+        )
+    shallow, deep = _ratio(plain[0]), _ratio(plain[-1])
+    deep_bn = _ratio(normed[-1])
+    lines.append(
+        f"- Gradients vanish towards the input of a deep plain network, not with batch norm (before training, the first convolution's "
+        f"gradient norm over the last one's falls with depth without batch norm, and is 10x larger or more with it at {depths[-1]} layers): "
+        f"{verdict(deep < shallow / 10 and deep_bn >= 10 * deep)} — without: "
+        + ", ".join(f"{d} layers {_ratio(r):.2g}" for d, r in zip(depths, plain))
+        + "; with: "
+        + ", ".join(f"{d} layers {_ratio(r):.2g}" for d, r in zip(depths, normed))
+        + "."
+    )
+    return lines
+
+
+def report_depth_bn(params: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+    """The table of every run, the picture (error against depth, loss per epoch, gradient norms
+    per layer) and a report of the lecture's claims."""
+    rows = [
+        {
+            "conv layers": r["depth"],
+            "batch norm": r["batch_norm"],
+            "learning rate": r["lr"],
+            "test error (%)": "diverged" if r["diverged"] else round(r["test_error_percent"], 2),
+            "final training loss": round(_loss(r), 4),
+            "first/last conv gradient norm before training": float(f"{_ratio(r):.3g}"),
+            "seconds per epoch": round(r["seconds_per_epoch"], 2),
+            "mlflow run": r["mlflow_run_id"],
+        }
+        for r in sorted(results, key=lambda r: (r["depth"], r["batch_norm"], r["lr_factor"]))
+    ]
+    table = pd.DataFrame(rows)
+    not_learning = float(params.get("not_learning_percent", 50))
+    claims = check_depth_bn_claims(results, not_learning)
+    first = results[0]
+    markdown = (
+        "# Deep networks with and without batch norm: what these runs show\n\n"
+        "The lecture: batch normalisation lets you build deeper networks and speeds up training. The tricks sweep tests "
+        "batch norm on the 4-layer SimpLeNet, where it has nothing to rescue; here one VGG-style family (`deep_convnet`: "
+        "3x3 convolutions in three stages, PyTorch's default initialisation, global average pooling) is trained at "
+        f"every depth without and with batch norm, at the base learning rate and at each multiple of it, {len(first['history'])} epoch{'s' if len(first['history']) != 1 else ''} "
+        f"of the same {first['train_images']} training images (plain SGD with momentum). The gradient norms come from "
+        f"one fixed batch of {params.get('probe_images', 256)} training images. Each run is a child MLflow run tagged "
+        "`sweep = depth_bn`.\n\n## The lecture's claims\n\n" + "\n".join(claims) + "\n\n## Every run\n\n" + table.drop(columns="mlflow run").to_markdown(index=False) + "\n"
+    )
+    for line in claims:
+        logger.info("%s", line.replace("**", ""))
+    return {"table": table, "report": markdown, "plot": plots.depth_bn_figure(results)}

@@ -1,0 +1,46 @@
+"""The ``depth_bn`` pipeline: the VGG-style ``deep_convnet`` at every depth of
+``parameters_depth_bn.yml``, without and with batch norm, at the base learning rate and at each
+multiple of it — each a namespaced training sub-pipeline (``depth_bn.<depth>.<norm>.<lr>``) and
+a child MLflow run that also records per-layer gradient norms — then a report."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipeline_helpers import reading_across_namespaces
+from practical_dl.project_config import load_project_parameters
+
+from .nodes import depth_members, report_depth_bn, train_depth_member
+
+MEMBER_INPUTS = [
+    "train_split",
+    "validation_split",
+    "test_split",
+    "standardisation_stats",
+    "params:depth_bn",
+    "params:training_defaults",
+    "params:augmentation",
+]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    members = depth_members(load_project_parameters().get("depth_bn") or {})
+    datasets = {i for i in MEMBER_INPUTS if not i.startswith("params:")}
+    parameters = {i: i for i in MEMBER_INPUTS if i.startswith("params:")}
+    runs = Pipeline([])
+    for name, settings in members.items():
+        bound = update_wrapper(partial(train_depth_member, **settings), train_depth_member)
+        node = Node(bound, inputs=MEMBER_INPUTS, outputs="result", name="train_depth_member")
+        runs += Pipeline([node], namespace=f"depth_bn.{name}", inputs=datasets, parameters=parameters)
+    with reading_across_namespaces():
+        report = Pipeline(
+            [
+                Node(
+                    report_depth_bn,
+                    inputs=["params:depth_bn", *(f"depth_bn.{name}.result" for name in members)],
+                    outputs={"table": "depth_bn_summary", "report": "depth_bn_report", "plot": "depth_bn_plot"},
+                    name="report_depth_bn",
+                )
+            ]
+        )
+    return runs + report
