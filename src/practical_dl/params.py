@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def increasing_list(values: Any, where: str, kind: type | tuple[type, ...], least: float, what: str) -> list:
+    """``values`` checked as a non-empty, strictly increasing list of ``kind`` numbers, each
+    ``>= least``; errors name ``where`` (and ``where[i]``), ``what`` says what an element must be."""
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"parameter {where} must be a non-empty list, got {values!r}")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, kind) or not math.isfinite(v) or not v >= least:
+            raise ValueError(f"parameter {where}[{i}] must be {what}, got {v!r}")
+    if values != sorted(set(values)):
+        raise ValueError(f"parameter {where} must be increasing, got {values}")
+    return list(values)
 
 
 def deep_merge(base: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:

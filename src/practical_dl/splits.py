@@ -41,6 +41,11 @@ def stratified_subset(split: Split, limit: int | None, seed: int) -> Split:
     return {k: v[keep] for k, v in split.items()}
 
 
+def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Indices of the first ``per_class`` images of every class, in class order (example grids)."""
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
+
+
 def per_class_subset(split: Split, per_class: int | str, seed: int) -> Split:
     """A seeded subset of ``per_class`` images of every class (``"all"``: the whole split)."""
     if per_class == "all":

@@ -17,7 +17,7 @@ from practical_dl.classifier import DigitClassifier
 from practical_dl.engine import resolve_device
 from practical_dl.params import check_known_keys, deep_merge
 from practical_dl.reporting import metric_history, verdict
-from practical_dl.splits import stratified_subset
+from practical_dl.splits import first_per_class, stratified_subset
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,6 @@ def check_adversarial_parameters(params: dict[str, Any]) -> dict[str, AttackConf
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"parameter adversarial.batch_size must be a positive integer, got {batch!r}")
     return {name: AttackConfig.from_dict(spec, f"adversarial.attacks.{name}") for name, spec in attacks.items()}
-
-
-def _example_indices(labels: np.ndarray, per_class: int) -> np.ndarray:
-    """The first ``per_class`` images of every class, in class order."""
-    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
 
 
 def attack_model(
@@ -87,7 +82,7 @@ def attack_model(
         )
 
     examples = adversarial.get("examples") or {}
-    picked = _example_indices(labels, int(examples.get("per_class", 1)))
+    picked = first_per_class(labels, int(examples.get("per_class", 1)))
     rows = [("clean", x[picked])]
     for name, attack in attacks.items():
         for eps in examples.get("epsilons") or [0.1, 0.2, 0.3]:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from practical_dl import plots
-from practical_dl.params import check_known_keys
+from practical_dl.params import check_known_keys, increasing_list
+from practical_dl.pipeline_helpers import name_safe
 from practical_dl.pipelines.tricks.nodes import train_sweep_member
 from practical_dl.reporting import verdict
 from practical_dl.training_setup import model_from_params, training_config
@@ -24,25 +25,19 @@ SWEEP = "batch_lr"
 
 def _name(prefix: str, value: float) -> str:
     """A dataset-name-safe label: bs_64, lr_0p01, lr_1em05."""
-    return f"{prefix}_{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
+    return f"{prefix}_{name_safe(value)}"
 
 
-def _increasing(values: Any, name: str, kind: type, low: float) -> list:
-    if not isinstance(values, list) or not values:
-        raise ValueError(f"parameter batch_lr.{name} must be a non-empty list, got {values!r}")
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, kind) or not v > low or (isinstance(v, float) and not math.isfinite(v)):
-            raise ValueError(f"parameter batch_lr.{name}[{i}] must be a {'positive integer' if kind is int else 'positive number'}, got {v!r}")
-    if values != sorted(set(values)):
-        raise ValueError(f"parameter batch_lr.{name} must be increasing, got {values}")
-    return list(values)
+def _grid(params: dict[str, Any]) -> tuple[list[int], list[float]]:
+    batches = increasing_list(params.get("batch_sizes"), "batch_lr.batch_sizes", int, 1, "a positive integer")
+    lrs = increasing_list(params.get("learning_rates"), "batch_lr.learning_rates", (int, float), 1e-12, "a positive number")
+    return batches, [float(r) for r in lrs]
 
 
 def check_batch_lr_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> tuple[list[int], list[float]]:
     """Validate the ``batch_lr`` block; return the batch sizes and the learning rates. Errors name the parameter."""
     check_known_keys(params, KNOWN_KEYS, SWEEP)
-    batches = _increasing(params.get("batch_sizes"), "batch_sizes", int, 0)
-    lrs = [float(r) for r in _increasing(params.get("learning_rates"), "learning_rates", (int, float), 0)]
+    batches, lrs = _grid(params)
     training = params.get("training") or {}
     if {"batch_size", "lr"} & set(training):
         raise ValueError("parameters batch_lr.training.batch_size and .lr are set by batch_lr.batch_sizes and batch_lr.learning_rates; remove them")
@@ -59,9 +54,8 @@ def check_batch_lr_parameters(params: dict[str, Any], defaults: dict[str, Any]) 
 
 def grid_members(params: dict[str, Any]) -> dict[tuple[str, str], tuple[int, float]]:
     """``{(batch label, lr label): (batch size, learning rate)}``, batch sizes outermost."""
-    batches = _increasing(params.get("batch_sizes"), "batch_sizes", int, 0)
-    lrs = _increasing(params.get("learning_rates"), "learning_rates", (int, float), 0)
-    return {(_name("bs", b), _name("lr", r)): (b, float(r)) for b in batches for r in lrs}
+    batches, lrs = _grid(params)
+    return {(_name("bs", b), _name("lr", r)): (b, r) for b in batches for r in lrs}
 
 
 def train_grid_member(

@@ -5,20 +5,10 @@ run — then a report with the heat map of test error."""
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import member_pipelines, reading_across_namespaces
+from practical_dl.pipeline_helpers import member_inputs, member_pipelines, reading_across_namespaces
 from practical_dl.project_config import load_project_parameters
 
 from .nodes import grid_members, report_batch_lr, train_grid_member
-
-MEMBER_INPUTS = [
-    "train_split",
-    "validation_split",
-    "test_split",
-    "standardisation_stats",
-    "params:batch_lr",
-    "params:training_defaults",
-    "params:augmentation",
-]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -26,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     runs = member_pipelines(
         train_grid_member,
         [(f"batch_lr.{batch}.{lr}", {"batch_size": b, "lr": r}) for (batch, lr), (b, r) in members.items()],
-        MEMBER_INPUTS,
+        member_inputs("batch_lr"),
         "train_grid_member",
     )
     results = [f"batch_lr.{batch}.{lr}.result" for batch, lr in members]

@@ -12,7 +12,8 @@ import pandas as pd
 
 from practical_dl import plots
 from practical_dl.diagnostics import GradientNorms
-from practical_dl.params import check_known_keys
+from practical_dl.params import check_known_keys, increasing_list
+from practical_dl.pipeline_helpers import name_safe
 from practical_dl.pipelines.tricks.nodes import train_member
 from practical_dl.reporting import verdict
 from practical_dl.splits import stratified_subset
@@ -35,19 +36,10 @@ KNOWN_KEYS = {
 }
 
 
-def _label(value: float) -> str:
-    return f"{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
-
-
-def _increasing(values: Any, name: str, least: float, kind: type | tuple) -> list:
-    if not isinstance(values, list) or not values:
-        raise ValueError(f"parameter depth_bn.{name} must be a non-empty list, got {values!r}")
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, kind) or not v >= least or not math.isfinite(v):
-            raise ValueError(f"parameter depth_bn.{name}[{i}] must be a number >= {least}, got {v!r}")
-    if values != sorted(set(values)):
-        raise ValueError(f"parameter depth_bn.{name} must be increasing, got {values}")
-    return list(values)
+def _grid(params: dict[str, Any]) -> tuple[list[int], list[float]]:
+    depths = increasing_list(params.get("depths"), "depth_bn.depths", int, 3, "an integer >= 3")
+    factors = increasing_list(params.get("lr_factors"), "depth_bn.lr_factors", (int, float), 1e-12, "a positive number")
+    return depths, [float(f) for f in factors]
 
 
 def _limit(params: dict[str, Any], name: str, default: int | None) -> int | None:
@@ -60,8 +52,7 @@ def _limit(params: dict[str, Any], name: str, default: int | None) -> int | None
 def check_depth_bn_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> None:
     """Validate the ``depth_bn`` block; errors name the parameter."""
     check_known_keys(params, KNOWN_KEYS, SWEEP)
-    depths = _increasing(params.get("depths"), "depths", 3, int)
-    _increasing(params.get("lr_factors"), "lr_factors", 1e-6, (int, float))
+    depths, _ = _grid(params)
     for name, default in (("train_limit", None), ("validation_limit", None), ("test_limit", None)):
         _limit(params, name, default)
     probe = params.get("probe_images", 256)
@@ -80,10 +71,9 @@ def check_depth_bn_parameters(params: dict[str, Any], defaults: dict[str, Any]) 
 
 def depth_members(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"depth_8.bn.lr_x10": {"depth": 8, "batch_norm": True, "lr_factor": 10.0}, ...}``."""
-    depths = _increasing(params.get("depths"), "depths", 3, int)
-    factors = _increasing(params.get("lr_factors"), "lr_factors", 1e-6, (int, float))
+    depths, factors = _grid(params)
     return {
-        f"depth_{d}.{'bn' if bn else 'plain'}.lr_x{_label(f)}": {"depth": d, "batch_norm": bn, "lr_factor": float(f)}
+        f"depth_{d}.{'bn' if bn else 'plain'}.lr_x{name_safe(f)}": {"depth": d, "batch_norm": bn, "lr_factor": f}
         for d in depths
         for bn in (False, True)
         for f in factors
@@ -109,7 +99,7 @@ def train_depth_member(
     check_depth_bn_parameters(params, training_defaults)
     seed = int(params.get("seed", 0))
     base = training_config(training_defaults, params.get("training"), where="depth_bn.training")
-    member = f"depth_{depth}.{'bn' if batch_norm else 'plain'}.lr_x{_label(lr_factor)}"
+    member = f"depth_{depth}.{'bn' if batch_norm else 'plain'}.lr_x{name_safe(lr_factor)}"
     label = f"{depth} conv{' + BN' if batch_norm else ''}"
     as_sweep = {
         "train_limit": params.get("train_limit"),

@@ -3,35 +3,19 @@
 multiple of it — each a namespaced training sub-pipeline (``depth_bn.<depth>.<norm>.<lr>``) and
 a child MLflow run that also records per-layer gradient norms — then a report."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import reading_across_namespaces
+from practical_dl.pipeline_helpers import member_inputs, member_pipelines, reading_across_namespaces
 from practical_dl.project_config import load_project_parameters
 
 from .nodes import depth_members, report_depth_bn, train_depth_member
 
-MEMBER_INPUTS = [
-    "train_split",
-    "validation_split",
-    "test_split",
-    "standardisation_stats",
-    "params:depth_bn",
-    "params:training_defaults",
-    "params:augmentation",
-]
-
 
 def create_pipeline(**kwargs) -> Pipeline:
     members = depth_members(load_project_parameters().get("depth_bn") or {})
-    datasets = {i for i in MEMBER_INPUTS if not i.startswith("params:")}
-    parameters = {i: i for i in MEMBER_INPUTS if i.startswith("params:")}
-    runs = Pipeline([])
-    for name, settings in members.items():
-        bound = update_wrapper(partial(train_depth_member, **settings), train_depth_member)
-        node = Node(bound, inputs=MEMBER_INPUTS, outputs="result", name="train_depth_member")
-        runs += Pipeline([node], namespace=f"depth_bn.{name}", inputs=datasets, parameters=parameters)
+    runs = member_pipelines(
+        train_depth_member, [(f"depth_bn.{name}", settings) for name, settings in members.items()], member_inputs("depth_bn"), "train_depth_member"
+    )
     with reading_across_namespaces():
         report = Pipeline(
             [

@@ -17,7 +17,7 @@ from practical_dl.engine import resolve_device
 from practical_dl.params import check_known_keys
 from practical_dl.patch import PatchConfig, paste, random_positions, targeted_success, train_patch
 from practical_dl.reporting import metric_history, verdict
-from practical_dl.splits import stratified_subset
+from practical_dl.splits import first_per_class, stratified_subset
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def attack_with_patches(
 
     labels = test["labels"].astype(np.int64)
     per_class = int((patch.get("examples") or {}).get("per_class", 1))
-    picked = torch.from_numpy(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])).to(device)
+    picked = torch.from_numpy(first_per_class(labels, per_class)).to(device)
     rows = [("clean", x_test[picked])]
     for config, found in zip(configs, patches):
         where = random_positions(len(picked), side, config.size, torch.Generator().manual_seed(seed))
@@ -247,11 +247,14 @@ def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], resul
     if base is not None:
         limit, wanted = int(bar["max_size"]), float(bar["success_percent"])
         small = [(s, a) for s, a in zip(base["sizes"], base["success"]) if s <= limit]
-        candidates = small + ([(base["every_target"]["size"], a) for a in base["every_target"]["success"]] if base.get("every_target") else [])
-        best = max((a for _, a in candidates), default=0.0)
+        every = base.get("every_target") or {"size": 0, "success": []}
+        candidates = [(a, f"asking for {base['target']} at {s}x{s}") for s, a in small]
+        candidates += [(a, f"asking for {t} at {every['size']}x{every['size']}") for t, a in enumerate(every["success"]) if every["size"] <= limit]
+        best, where = max(candidates, default=(0.0, "no patch that small"))
         lines.append(
             f"- A patch of at most {limit}x{limit} pixels makes {base['label']} answer its target on at least {wanted:g}% of the test "
-            f"digits: {verdict(100 * best >= wanted)} — best {100 * best:.1f}% ({_rates(*zip(*small)) if small else 'no size that small'})."
+            f"digits: {verdict(100 * best >= wanted)} — best {100 * best:.1f}% ({where}; asking for {base['target']}: "
+            f"{_rates(*zip(*small)) if small else 'no size that small'})."
         )
         if base.get("every_target"):
             every = base["every_target"]
