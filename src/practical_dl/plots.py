@@ -300,6 +300,7 @@ def batch_lr_figure(batch_sizes: Sequence[int], lrs: Sequence[float], error: np.
     fig.colorbar(image, ax=ax, label="test error (%)")
     ax_time.plot(batch_sizes, seconds_per_epoch, "o-")
     ax_time.set(xscale="log", xlabel="batch size", ylabel="seconds per epoch", ylim=(0, None), title="Time per epoch")
+    ax_time.xaxis.set_minor_locator(plt.NullLocator())  # the log axis's own minor labels would overlap
     ax_time.set_xticks(list(batch_sizes), [str(b) for b in batch_sizes])
     ax_time.grid(alpha=0.3)
     return fig
@@ -314,6 +315,7 @@ def dropout_ensemble_figure(ensemble_errors: dict[int, float], dropout_errors: d
     for (name, error), colour in zip(dropout_errors.items(), plt.cm.tab10.colors[1:]):
         ax.axhline(error, color=colour, ls="--", label=f"{name}: {error:.2f}%")
     ax.set(xscale="log", xlabel="networks averaged (k)", ylabel="test error (%)", title="Test error")
+    ax.xaxis.set_minor_locator(plt.NullLocator())  # the log axis's own minor labels would overlap
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -342,6 +344,7 @@ def depth_bn_figure(results: Sequence[dict]) -> Figure:
             ax_err.plot(depths, errors, style, marker="o", color=colour, label=f"lr {runs[0]['lr']:g}, {'with' if bn else 'without'} batch norm")
     ax_err.axhline(90, color="grey", lw=1, ls=":", label="chance (diverged: drawn at 100)")
     ax_err.set(xscale="log", xlabel="convolutional layers", ylabel="test error (%)", yscale="log", title="Test error against depth")
+    ax_err.xaxis.set_minor_locator(plt.NullLocator())  # the log axis's own minor labels would overlap
     ax_err.set_xticks(depths, [str(d) for d in depths])
     ax_err.legend(fontsize=7)
     colours = dict(zip(depths, plt.cm.viridis(np.linspace(0, 0.9, len(depths)))))
