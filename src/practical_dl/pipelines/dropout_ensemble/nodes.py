@@ -155,7 +155,13 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
         f"{min(s['error'] for s in singles):.2f}–{max(s['error'] for s in singles):.2f}%).",
         f"- One dropout network is as accurate as an ensemble of independently trained networks: "
         f"{verdict(weight_scaling['error'] <= ensembles[smallest_ensemble]['error'])} — "
-        + (f"it matches an ensemble of up to {max(matched)} (one training instead of {max(matched)}); " if matched else "no ensemble is less accurate; ")
+        + (
+            f"it is as accurate as an ensemble of {max(matched)} (one training instead of {max(matched)}); "
+            if matched and max(matched) > 1
+            else "it beats the first network alone, not an ensemble; "
+            if matched
+            else "even the first network alone is more accurate; "
+        )
         + ", ".join(f"{k}: {ensembles[k]['error']:.2f}%" for k in sizes)
         + ".",
         f"- Averaging {samples} thinned networks at test time (MC dropout) is at least as accurate as the one pass of the "
