@@ -5,7 +5,8 @@
 (``make docs``), after ``kedro run``, ``kedro run --pipelines adversarial`` and ``kedro run
 --pipelines gan``. Writes small PNGs into ``docs/``: the results table (drawn from
 ``results.csv``), and the training curves, one model's adversarial examples and the DCGAN's
-samples (the pipelines' own plots, scaled to ``width`` pixels). A missing input is named with the
+samples (the pipelines' own plots, scaled to ``width`` pixels); the pictures of the lecture's
+claims (``depth_bn``, ``batch_lr``, ``dropout_ensemble``, ``patch``) where those pipelines have run. A missing input is named with the
 command that makes it; nothing is drawn by hand.
 """
 
@@ -30,6 +31,14 @@ PICTURES = {
     "gan_samples.png": ("gan/samples.png", "kedro run --pipelines gan"),
 }
 RESULTS = ("results.csv", "kedro run")
+#: pictures of the section on the lecture's claims: drawn when their pipeline has run (wide figures, wider PNGs)
+CLAIMS_PICTURES = {
+    "depth_bn.png": ("depth_bn/depth_bn.png", "kedro run --pipelines depth_bn"),
+    "batch_lr.png": ("batch_lr/heat_map.png", "kedro run --pipelines batch_lr"),
+    "dropout_ensemble.png": ("dropout_ensemble/ensembles.png", "kedro run --pipelines dropout_ensemble"),
+    "patch_examples.png": ("patch/simplenet_plus_examples.png", "kedro run --pipelines patch"),
+}
+CLAIMS_WIDTH = 1200
 
 
 def _missing(reporting: Path) -> list[str]:
@@ -63,6 +72,12 @@ def write_readme_pictures(reporting: Path, out: Path, width: int = 760) -> list[
     written.append(target)
     for name, (source, _) in PICTURES.items():
         scaled_png(reporting / source, out / name, width)
+        written.append(out / name)
+    for name, (source, command) in CLAIMS_PICTURES.items():
+        if not (reporting / source).is_file():
+            logger.info("not redrawn: docs/%s (%s is made by `%s`)", name, reporting / source, command)
+            continue
+        scaled_png(reporting / source, out / name, max(width, CLAIMS_WIDTH), colours=256)  # many line colours: 64 would merge some
         written.append(out / name)
     return written
 

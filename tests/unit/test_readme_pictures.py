@@ -30,3 +30,18 @@ def test_a_missing_output_is_named_with_the_command_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"gan/samples\.png \(made by `kedro run --pipelines gan`\)"):
         write_readme_pictures(_reporting(tmp_path, skip={"gan/samples.png"}), tmp_path / "docs")
     assert not (tmp_path / "docs").exists()  # nothing half-written
+
+
+def test_the_claims_pictures_are_drawn_where_their_pipeline_has_run(tmp_path, caplog):
+    from practical_dl.readme_pictures import CLAIMS_PICTURES, CLAIMS_WIDTH
+
+    reporting = _reporting(tmp_path)
+    source = CLAIMS_PICTURES["batch_lr.png"][0]
+    (reporting / source).parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (2000, 600), "white").save(reporting / source)
+    with caplog.at_level("INFO"):
+        written = write_readme_pictures(reporting, tmp_path / "docs", width=500)
+    assert "batch_lr.png" in [p.name for p in written] and "depth_bn.png" not in [p.name for p in written]
+    with Image.open(tmp_path / "docs" / "batch_lr.png") as image:
+        assert image.width == CLAIMS_WIDTH  # the wide figures keep their labels readable
+    assert "kedro run --pipelines depth_bn" in caplog.text  # what was not redrawn, and how to make it
