@@ -48,8 +48,9 @@ def check_patch_parameters(params: dict[str, Any]) -> list[PatchConfig]:
     if not isinstance(training, dict) or {"size", "target"} & set(training):
         raise ValueError(f"parameter patch.training must map PatchConfig settings other than size and target, got {training!r}")
     configs = [PatchConfig.from_dict({**training, "size": s, "target": target}, "patch.training") for s in sizes]
-    _positive_int(params.get("train_images", 10000), "patch.train_images", least=10)
-    _positive_int(params.get("test_images", 2000), "patch.test_images", least=10)
+    for name, default in (("train_images", 10000), ("test_images", 2000)):
+        if params.get(name, default) is not None:  # null: the whole split
+            _positive_int(params.get(name, default), f"patch.{name}", least=10)
     _positive_int(params.get("seed", 0), "patch.seed", least=0)
     bar = params.get("bar") or {}
     check_known_keys(bar, BAR_KEYS, "patch.bar")
@@ -108,8 +109,8 @@ def attack_with_patches(
     device = resolve_device(patch.get("device", "auto"))
     net = classifier.to(device).eval().requires_grad_(False)  # takes images in [0, 1], standardises them itself
     scale = classifier.standardise.scale
-    train = stratified_subset(train_split, int(patch.get("train_images", 10000)), seed)
-    test = stratified_subset(test_split, int(patch.get("test_images", 2000)), seed)
+    train = stratified_subset(train_split, patch.get("train_images", 10000), seed)
+    test = stratified_subset(test_split, patch.get("test_images", 2000), seed)
     x_train = (torch.from_numpy(train["images"]).float() / scale).to(device)
     x_test = (torch.from_numpy(test["images"]).float() / scale).to(device)
     y_test = torch.from_numpy(test["labels"].astype(np.int64)).to(device)
