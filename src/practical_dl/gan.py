@@ -117,6 +117,9 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+GAN_SCHEDULES = ("constant", "linear")
+
+
 @dataclass
 class GANConfig:
     """Everything that decides how the DCGAN is trained (``parameters_gan.yml``: ``gan.training``)."""
@@ -124,6 +127,7 @@ class GANConfig:
     epochs: int = 5
     batch_size: int = 128
     lr: float = 2e-4
+    schedule: str = "constant"  # constant | linear: both learning rates fall linearly to zero over the run, per step
     beta1: float = 0.5
     beta2: float = 0.999
     latent_dim: int = 100
@@ -158,6 +162,8 @@ class GANConfig:
             raise ValueError(f"resume must be true or false, got {self.resume!r}")
         if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1 or not math.isfinite(self.lr):
             raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
+        if self.schedule not in GAN_SCHEDULES:
+            raise ValueError(f"schedule must be one of {GAN_SCHEDULES}, got {self.schedule!r}")
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
@@ -291,6 +297,14 @@ def train_dcgan(
     return GANResult(generator, discriminator, result.history, progress, result.diverged, result.divergence_reason)
 
 
+def gan_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning rate of one of the DCGAN's optimizers, stepped after every update: constant,
+    or ``linear``: from the configured rate down to zero at the last of ``total_steps`` updates."""
+    if schedule == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total_steps))
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
 class DCGANTask:
     """One epoch of DCGAN training (alternating updates of D and G on every batch, see
     :func:`gan_step`) for :func:`practical_dl.loop.train_epochs`."""
@@ -309,6 +323,7 @@ class DCGANTask:
         self.steps = len(data) // config.batch_size  # the last, smaller batch is dropped: batch norm wants full ones
         if self.steps == 0:
             raise ValueError(f"gan.training.batch_size={config.batch_size} is larger than the {len(data)} training images")
+        self.schedulers = [gan_scheduler(opt, config.schedule, self.steps * config.epochs) for opt in (self.opt_g, self.opt_d)]
         self.progress: list[torch.Tensor] = []  # uint8 grids of the fixed latent vectors, one per epoch
         # the moving average of the generator's weights (its batch-norm statistics follow the generator's)
         self.average = copy.deepcopy(generator).requires_grad_(False) if config.generator_average > 0 else None
@@ -354,6 +369,8 @@ class DCGANTask:
                     critic=self.discriminator,
                     weight=self.parallel.loss_weight(len(mine), size),
                 )
+                for scheduler in self.schedulers:
+                    scheduler.step()
                 if self.average is not None:
                     self._update_average()
                 bar.update(1)
@@ -361,7 +378,7 @@ class DCGANTask:
         if shard is not None:
             self.parallel.check_epoch(shard, "DCGAN", epoch, trained=seen)  # the last, partial batch is dropped
         loss_d, loss_g, d_x, d_gz = (v / seen for v in self.parallel.total(*sums))  # the one read-back of the epoch
-        row = {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_x, "d_fake": d_gz, "seconds": time.perf_counter() - start}
+        row = {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_x, "d_fake": d_gz, "lr": self.opt_g.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         reason = ""
         if not all(math.isfinite(v) for v in (loss_d, loss_g)):
             reason = f"non-finite loss at epoch {epoch} (discriminator {loss_d}, generator {loss_g})"
@@ -377,6 +394,8 @@ class DCGANTask:
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
+            "scheduler_g": self.schedulers[0].state_dict(),
+            "scheduler_d": self.schedulers[1].state_dict(),
             "progress": list(self.progress),
             **({"generator_average": self.average.state_dict(), "average_updates": torch.tensor(self.updates)} if self.average is not None else {}),
         }
@@ -386,13 +405,15 @@ class DCGANTask:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        self.schedulers[0].load_state_dict(state["scheduler_g"])
+        self.schedulers[1].load_state_dict(state["scheduler_d"])
         self.progress = list(state["progress"])
         if self.average is not None:
             self.average.load_state_dict(state["generator_average"])
             self.updates = int(state["average_updates"])
 
     def summary(self, row: dict[str, Any]) -> str:
-        scores = "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "seconds"})
+        scores = "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr", "seconds"})
         return f"loss D {row['loss_d']:.3f} G {row['loss_g']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f}{scores} | {row['seconds']:.1f}s"
 
 

@@ -112,9 +112,11 @@ def test_training_is_reproducible_and_keeps_history_and_progress():
     assert len(first.progress) == 3 and first.progress[0].shape == (6, 1, 28, 28) and first.progress[0].dtype == np.uint8
 
 
-@pytest.mark.parametrize("average", [0.0, 0.9], ids=["last weights", "averaged generator"])
-def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path, average):
-    images, config = tiny_gan(generator_average=average)
+@pytest.mark.parametrize(
+    "average, schedule", [(0.0, "constant"), (0.9, "constant"), (0.0, "linear")], ids=["last weights", "averaged generator", "linear decay"]
+)
+def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path, average, schedule):
+    images, config = tiny_gan(generator_average=average, schedule=schedule)
     score = lambda g, epoch: {"score": float(g.sample(4, torch.Generator().manual_seed(epoch)).mean())}  # noqa: E731
     whole = train_dcgan(images, config, score=score)
 
@@ -147,6 +149,16 @@ def test_the_averaged_generator_is_kept_and_averaging_does_not_change_training()
     kept, last = dict(averaged.generator.named_parameters()), dict(plain.generator.named_parameters())
     assert kept.keys() == last.keys() and any(not torch.equal(kept[name], last[name]) for name in last)
     assert all(torch.isfinite(t).all() for t in kept.values())
+
+
+def test_the_linear_schedule_takes_both_learning_rates_down_to_zero_at_the_last_step():
+    images, config = tiny_gan(schedule="linear", lr=0.001)  # 3 steps per epoch, 3 epochs
+    result = train_dcgan(images, config)
+    assert [row["lr"] for row in result.history] == pytest.approx([0.001 * 6 / 9, 0.001 * 3 / 9, 0.0])
+    constant = train_dcgan(images, tiny_gan(lr=0.001)[1])
+    assert [row["lr"] for row in constant.history] == [0.001] * 3
+    # the same first update, smaller ones after it: other weights at the end
+    assert not torch.equal(next(result.generator.parameters()), next(constant.generator.parameters()))
 
 
 def test_training_refuses_images_of_the_wrong_size():
@@ -183,6 +195,7 @@ def test_latent_arithmetic_picks_groups_by_digit_and_ink():
         ({"training": {"checkpoint_every": -1}}, r"gan\.training\.checkpoint_every must be an integer >= 0"),
         ({"training": {"resume": "yes"}}, r"gan\.training\.resume must be true or false"),
         ({"training": {"generator_average": 1.0}}, r"gan\.training\.generator_average must be a decay in \[0, 1\)"),
+        ({"training": {"schedule": "cosine"}}, r"gan\.training\.schedule must be one of \('constant', 'linear'\)"),
         ({"scores": {"samples": 0}}, r"gan\.scores\.samples"),
         ({"arithmetic": {"a": {"digit": 7, "style": "italic"}}}, r"gan\.arithmetic\.a"),
         ({"generator": {}}, r"gan\.generator"),
