@@ -55,37 +55,29 @@ def main() -> None:
     test = load_file(f"{args.data}/05_model_input/test.safetensors")
     probe = ClassifierProbe(load_classifier(latest_classifier_file(f"{args.data}/06_models", "simplenet")), "cpu")
     config = GANConfig(
-        epochs=args.epochs, batch_size=64, lr=args.lr, schedule=args.schedule, discriminator_features=16, real_label=0.9, progress=False
+        epochs=args.epochs,
+        batch_size=64,
+        lr=args.lr,
+        schedule=args.schedule,
+        discriminator_features=16,
+        real_label=0.9,
+        generator_average=args.ema,  # the task keeps the average beside the generator; both are scored below
+        progress=False,
     )
     scorer = GANScorer(probe, torch.from_numpy(test["images"]).float() / 255.0, 5000, 10, config.seed)
     torch.manual_seed(config.seed)
     generator, discriminator = build_gan(config)
-    average = copy.deepcopy(generator).requires_grad_(False) if args.ema > 0 else None
 
     def score(_, epoch):
         row = {f"raw_{k}": v for k, v in scorer(task.generator, epoch).items() if k != "inception_score_std"}
-        if average is not None:
-            copied = copy.deepcopy(average)
-            for mine, theirs in zip(copied.buffers(), task.generator.buffers()):
-                mine.copy_(theirs)
-            row |= {f"ema_{k}": v for k, v in scorer(copied, epoch).items() if k != "inception_score_std"}
-            row |= {f"ema_recalibrated_{k}": v for k, v in scorer(recalibrated(average), epoch).items() if k != "inception_score_std"}
+        if task.average is not None:  # its batch-norm statistics are the generator's
+            row |= {f"ema_{k}": v for k, v in scorer(task.average, epoch).items() if k != "inception_score_std"}
+            row |= {f"ema_recalibrated_{k}": v for k, v in scorer(recalibrated(task.average), epoch).items() if k != "inception_score_std"}
         print(args.name, epoch, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
         return row
 
     data = torch.from_numpy(np.ascontiguousarray(train["images"]))
     task = DCGANTask(generator, discriminator, data, config, torch.device("cpu"), "fp32", score)
-    if average is not None:
-        updates = [0]
-
-        def update_average(*_):
-            updates[0] += 1
-            decay = min(args.ema, (1 + updates[0]) / (10 + updates[0]))
-            with torch.no_grad():
-                for mine, theirs in zip(average.parameters(), generator.parameters()):
-                    mine.lerp_(theirs, 1 - decay)
-
-        task.opt_g.register_step_post_hook(update_average)
     start = time.perf_counter()
     result = train_epochs(task, args.epochs, config.seed, "DCGAN", [], None)
     print(args.name, "done in", round(time.perf_counter() - start, 1), "s", flush=True)
