@@ -78,3 +78,32 @@ def test_batch_norm_uses_frozen_statistics_in_evaluation():
     together = model(torch.cat([x[:1], 100 * x[1:]]))
     torch.testing.assert_close(alone, together[:1])  # a sample's output ignores the rest of the batch
     assert torch.equal(model.bn1.running_mean, running)  # and evaluation leaves the statistics alone
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("options", [{}, {"batch_norm": True, "dropout": 0.25}])
+def test_simplenet_computes_the_lecture_order_to_the_bit(options, memory_format):
+    """SimpLeNet applies ReLU after the max-pool (faster); the lecture's conv, ReLU, pool gives
+    the same logits and the same gradients, bit for bit."""
+
+    def lecture_logits(net, x):
+        x = net.pool(torch.relu(net.bn1(net.conv1(x))))
+        x = net.pool(torch.relu(net.bn2(net.conv2(x))))
+        x = torch.relu(net.bn3(net.fc1(net.drop(torch.flatten(x, 1)))))
+        return net.output(net.drop(x))
+
+    torch.manual_seed(0)
+    nets = [SimpLeNet(**options).to(memory_format=memory_format) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(32, 1, 28, 28).contiguous(memory_format=memory_format)
+    y = torch.randint(0, 10, (32,))
+    results = []
+    for net, forward in zip(nets, (lambda n, x: n(x), lecture_logits)):
+        torch.manual_seed(1)  # the same dropout masks
+        logits = forward(net, x)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        results.append((logits, [p.grad for p in net.parameters()], list(net.buffers())))
+    (ours, our_grads, our_buffers), (lecture, lecture_grads, lecture_buffers) = results
+    assert torch.equal(ours, lecture)
+    assert all(torch.equal(a, b) for a, b in zip(our_grads, lecture_grads))
+    assert all(torch.equal(a, b) for a, b in zip(our_buffers, lecture_buffers))
