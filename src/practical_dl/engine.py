@@ -79,7 +79,7 @@ class TrainConfig:
     select_best: bool = True
     max_loss: float = 100.0
     progress: bool = True
-    augment: bool = False  # apply the augmentation pipeline's transforms (read by the nodes)
+    augment: bool | dict = False  # true: the shared `augmentation` block's transforms; a mapping: that block with these settings changed (read by the nodes)
     standardise: bool = True  # x' = (x - mean) / std; off: only scaled to [0, 1] (read by the nodes)
     adversarial: dict[str, Any] | None = None  # adversarial training, see practical_dl.attacks.AdversarialTraining (read by the nodes)
     checkpoint_every: int = 1  # save the training state every N epochs (0: never), see practical_dl.checkpoint (read by the nodes)
@@ -134,6 +134,8 @@ class TrainConfig:
             bad("max_loss", "must be > 0")
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             bad("checkpoint_every", "must be an integer >= 0 (0: no checkpoints)")
+        if not isinstance(self.augment, (bool, dict)):
+            bad("augment", "must be true, false or a mapping of augmentation settings (e.g. {rotation_degrees: 5})")
         if not isinstance(self.resume, bool):
             bad("resume", "must be true or false")
         if not isinstance(self.deterministic, bool):

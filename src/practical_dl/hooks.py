@@ -33,7 +33,7 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
     from practical_dl.pipelines.predict.nodes import check_predict_parameters
     from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters
     from practical_dl.pipelines.tricks.sweeps import check_tricks_parameters
-    from practical_dl.training_setup import model_from_params, training_config
+    from practical_dl.training_setup import augmentation_config, model_from_params, training_config
 
     wanted = {name.removeprefix("params:") for name in pipeline.inputs() | pipeline.all_inputs() if name.startswith("params:")}
     if "data_ingestion" in wanted:
@@ -72,7 +72,8 @@ def check_pipeline_parameters(pipeline: Pipeline, parameters: dict[str, Any]) ->
         if block == "model":
             model_from_params(scope.get("model"), f"{namespace}.model")
         elif block == "training":
-            training_config(parameters.get("training_defaults"), scope.get("training"), where=f"{namespace}.training")
+            config = training_config(parameters.get("training_defaults"), scope.get("training"), where=f"{namespace}.training")
+            augmentation_config(config, parameters.get("augmentation"), where=f"{namespace}.training")
 
 
 def producing_pipelines(dataset: str) -> list[str]:

@@ -71,7 +71,7 @@ def measure(name: str, params: dict[str, Any], splits: dict[str, Any], target: f
     label = model_params.get("label", name)
     config = training_config(params.get("training_defaults"), block.get("training"), where=f"{label}.training")
     set_seed(config.seed)
-    images, labels, augment = training_data(splits["train_split"], config, params.get("augmentation"))
+    images, labels, augment = training_data(splits["train_split"], config, params.get("augmentation"), where=f"{label}.training")
     network = model_from_params(model_params, f"{label}.model", images.shape[1], images.shape[-1])
     standardiser = input_standardiser(config, splits["standardisation_stats"], images.shape[1])
     watch = TargetWatch(target, stop=not full)

@@ -16,7 +16,7 @@ from practical_dl.augment import AugmentConfig, build_augmentation, materialise
 from practical_dl.checkpoint import Checkpointer, settings_fingerprint
 from practical_dl.engine import TrainConfig
 from practical_dl.models import MODEL_REGISTRY, build_model
-from practical_dl.params import deep_merge
+from practical_dl.params import check_known_keys, deep_merge
 from practical_dl.standardise import Standardiser
 
 
@@ -69,18 +69,32 @@ def input_standardiser(config: TrainConfig, stats: dict, channels: int) -> Stand
     return Standardiser.from_stats(stats) if config.standardise else Standardiser.identity(channels, scale=float(stats.get("scale", 255.0)))
 
 
-def training_data(
-    split: dict[str, np.ndarray], config: TrainConfig, augmentation_params: dict[str, Any] | None
-) -> tuple[np.ndarray, np.ndarray, nn.Module | None]:
-    """Training images and labels, and the on-device augmentation to apply to them.
+def augmentation_config(config: TrainConfig, augmentation_params: dict[str, Any] | None, where: str = "training") -> AugmentConfig | None:
+    """The augmentation a model trains with: none when its ``augment`` is false, the shared
+    ``augmentation`` block when it is true, and that block with some settings changed when it is
+    a mapping (``augment: {rotation_degrees: 5}``: a weaker augmentation for a short recipe).
+    Errors name the parameter (``<where>.augment.<setting>``)."""
+    if config.augment is False:
+        return None
+    if config.augment is True:
+        return AugmentConfig.from_dict(augmentation_params)
+    check_known_keys(config.augment, AugmentConfig.__dataclass_fields__, f"{where}.augment")
+    return AugmentConfig.from_dict(deep_merge(augmentation_params, config.augment), where=f"{where}.augment")
 
-    With ``augment`` on: ``on_the_fly`` returns the kornia transforms (new draws every epoch);
+
+def training_data(
+    split: dict[str, np.ndarray], config: TrainConfig, augmentation_params: dict[str, Any] | None, where: str = "training"
+) -> tuple[np.ndarray, np.ndarray, nn.Module | None]:
+    """Training images and labels, and the on-device augmentation to apply to them
+    (:func:`augmentation_config`).
+
+    With augmentation: ``on_the_fly`` returns the kornia transforms (new draws every epoch);
     ``materialise`` returns a k-times enlarged set drawn once, and no transform.
     """
     images, labels = split["images"], split["labels"]
-    if not config.augment:
+    aug = augmentation_config(config, augmentation_params, where)
+    if aug is None:
         return images, labels, None
-    aug = AugmentConfig.from_dict(augmentation_params)
     if aug.mode == "materialise":
         images, labels = materialise(images, labels, aug)
         return images, labels, None

@@ -95,3 +95,30 @@ def test_engine_trains_with_augmentation_and_labels_stay_aligned(batch):
     augment = build_augmentation(AugmentConfig(rotation_degrees=10, translate=0.05))
     result = fit(SimpLeNet(num_classes=2), (images, labels), (images, labels), Standardiser.identity(), config, augment=augment)
     assert result.history[-1]["val_accuracy"] > 0.95
+
+
+def test_a_training_block_may_change_some_augmentation_settings():
+    """`augment: true` trains with the shared `augmentation` block, a mapping with that block
+    changed (a weaker augmentation for a short recipe), `false` with none."""
+    from practical_dl.training_setup import augmentation_config, training_config
+
+    shared = {"rotation_degrees": 10, "translate": 0.1, "scale": [0.9, 1.1]}
+    weaker = training_config({}, {"augment": {"rotation_degrees": 5, "scale": [0.95, 1.05]}}, "plus.training")
+    assert augmentation_config(weaker, shared, "plus.training") == AugmentConfig(rotation_degrees=5, translate=0.1, scale=(0.95, 1.05))
+    assert augmentation_config(training_config({}, {"augment": True}, "t"), shared) == AugmentConfig.from_dict(shared)
+    assert augmentation_config(training_config({}, {"augment": False}, "t"), shared) is None
+
+
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ({"rotate": 5}, r"unknown parameter\(s\) plus.training.augment.rotate"),
+        ({"translate": 2.0}, r"invalid parameter plus.training.augment.translate"),
+        ("yes", r"plus.training.augment must be true, false or a mapping"),
+    ],
+)
+def test_a_bad_augmentation_change_names_the_parameter(augment, message):
+    from practical_dl.training_setup import augmentation_config, training_config
+
+    with pytest.raises(ValueError, match=message):
+        augmentation_config(training_config({}, {"augment": augment}, "plus.training"), {}, "plus.training")

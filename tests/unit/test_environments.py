@@ -68,3 +68,4 @@ def test_long_trains_the_longer_recipes_and_base_the_shorter_ones():
     for model in base["trained_models"]:
         assert _recipe(base, model)[0] <= _recipe(long, model)[0]
     assert long["simplenet_plus"]["model"] == base["simplenet_plus"]["model"]  # the architecture is the same
+    assert long["simplenet_plus"]["training"]["augment"] is True  # the full augmentation; base halves it

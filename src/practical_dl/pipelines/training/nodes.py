@@ -56,10 +56,10 @@ def train_model(
     label = model_params.get("label", model_params.get("name"))
     config = training_config(training_defaults, training_params, where=f"{label}.training")
     set_seed(config.seed)
-    images, labels, augment = training_data(train_split, config, augmentation_params)
+    images, labels, augment = training_data(train_split, config, augmentation_params, where=f"{label}.training")
     network = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
     standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
-    identity = (model_params, standardisation_stats, augmentation_params if config.augment else None, data_identity(images, labels))
+    identity = (model_params, standardisation_stats, augmentation_params if config.augment is not False else None, data_identity(images, labels))
     checkpointer = training_checkpointer(config, model, *identity)
     resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
     tracker = EpochMetrics(prefix=model, keys=HISTORY_METRICS)

@@ -84,7 +84,7 @@ def train_member(
     model_params, config = member_spec(tricks, training_defaults, sweep, member)
     train = stratified_subset(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
     set_seed(config.seed)
-    images, labels, augment = training_data(train, config, augmentation_params)
+    images, labels, augment = training_data(train, config, augmentation_params, where=f"tricks.sweeps.{sweep}.members.{member}.training")
     model = model_from_params(model_params, f"tricks.sweeps.{sweep}.members.{member}.model", images.shape[1], images.shape[-1])
     standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
     name = f"{sweep}/{member}"
