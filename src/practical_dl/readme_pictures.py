@@ -48,12 +48,14 @@ def _missing(reporting: Path) -> list[str]:
 
 def scaled_png(source: Path, target: Path, width: int, colours: int = 64) -> None:
     """``source`` scaled to at most ``width`` pixels wide (aspect kept), as an optimised PNG of
-    ``colours`` palette colours (grey digits, a few coloured captions: a fraction of the bytes)."""
+    ``colours`` palette colours (grey digits, a few coloured captions: a fraction of the bytes).
+    Octree quantisation: median cut spends every colour on the greys and turns the few red
+    captions ("red: wrong") grey."""
     with Image.open(source) as image:
         image = image.convert("RGB")
         if image.width > width:
             image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
-        image.quantize(colors=colours).save(target, optimize=True)
+        image.quantize(colors=colours, method=Image.Quantize.FASTOCTREE).save(target, optimize=True)
 
 
 def write_readme_pictures(reporting: Path, out: Path, width: int = 760) -> list[Path]:

@@ -45,3 +45,22 @@ def test_the_claims_pictures_are_drawn_where_their_pipeline_has_run(tmp_path, ca
     with Image.open(tmp_path / "docs" / "batch_lr.png") as image:
         assert image.width == CLAIMS_WIDTH  # the wide figures keep their labels readable
     assert "kedro run --pipelines depth_bn" in caplog.text  # what was not redrawn, and how to make it
+
+
+def test_the_red_captions_of_a_grey_picture_stay_red(tmp_path):
+    """The adversarial examples: grey digits, a few captions in red where the model is wrong."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    from practical_dl import plots
+    from practical_dl.readme_pictures import scaled_png
+
+    rng = np.random.default_rng(0)
+    images, labels = (rng.random((10, 1, 28, 28)) > 0.7).astype(np.uint8) * 255, np.arange(10)
+    rows = [(f"attack {k}", images, np.where(rng.random(10) < 0.4, (labels + 1) % 10, labels)) for k in range(7)]
+    plots.adversarial_examples_figure(rows, labels, "red: wrong").savefig(tmp_path / "source.png", dpi=100)
+    scaled_png(tmp_path / "source.png", tmp_path / "scaled.png", width=760)
+    with Image.open(tmp_path / "scaled.png") as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    assert ((rgb[..., 0] - rgb[..., 1]) > 60).sum() > 50  # red caption pixels survive the palette
