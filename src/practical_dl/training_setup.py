@@ -16,7 +16,7 @@ from practical_dl.augment import AugmentConfig, build_augmentation, materialise
 from practical_dl.checkpoint import Checkpointer, settings_fingerprint
 from practical_dl.engine import TrainConfig
 from practical_dl.models import MODEL_REGISTRY, build_model
-from practical_dl.params import check_known_keys, deep_merge
+from practical_dl.params import deep_merge
 from practical_dl.standardise import Standardiser
 
 
@@ -78,7 +78,6 @@ def augmentation_config(config: TrainConfig, augmentation_params: dict[str, Any]
         return None
     if config.augment is True:
         return AugmentConfig.from_dict(augmentation_params)
-    check_known_keys(config.augment, AugmentConfig.__dataclass_fields__, f"{where}.augment")
     return AugmentConfig.from_dict(deep_merge(augmentation_params, config.augment), where=f"{where}.augment")
 
 
