@@ -105,6 +105,8 @@ def results_table_figure(table: pd.DataFrame) -> Figure:
     parameters and epochs, the best error in bold."""
     columns = ["model", "test error (%)", "lecture error (%)", "parameters", "epochs"]  # no seconds: they depend on the machine
     shown = table[[c for c in columns if c in table.columns]].copy()
+    if "test error (%)" in shown:  # 0.40, not 0.4
+        shown["test error (%)"] = shown["test error (%)"].map(lambda e: f"{float(e):.2f}")
     if "parameters" in shown:
         shown["parameters"] = shown["parameters"].map(lambda n: f"{int(n):,}")
     fig, ax = plt.subplots(figsize=(8.0, 0.36 * (len(shown) + 1) + 0.45), layout="constrained")

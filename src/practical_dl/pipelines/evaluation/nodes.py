@@ -109,7 +109,9 @@ def summarise_results(*metrics: dict) -> tuple[pd.DataFrame, str]:
             for m in metrics
         ]
     )
-    markdown = "# Test error on MNIST\n\n" + table.to_markdown(index=False) + "\n"
+    # the errors with two decimals (0.40, not 0.4), the loss with four, the seconds with one
+    decimals = {"test error (%)": ".2f", "test loss": ".4f", "training time (s)": ".1f"}
+    markdown = "# Test error on MNIST\n\n" + table.to_markdown(index=False, floatfmt=[decimals.get(c, "g") for c in table.columns]) + "\n"
     return table, markdown
 
 
