@@ -13,6 +13,7 @@ from practical_dl.gan import (
     GANConfig,
     Generator,
     LatentGroup,
+    LatentProjection,
     build_gan,
     gan_step,
     inception_score,
@@ -33,6 +34,22 @@ def test_generator_and_discriminator_shapes():
     assert d(x).shape == (5,)
     samples = g.sample(7, torch.Generator().manual_seed(0))
     assert samples.shape == (7, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_latent_projection_is_the_transposed_convolution_it_replaces(bias):
+    torch.manual_seed(0)
+    reference = torch.nn.ConvTranspose2d(16, 12, 7, 1, 0, bias=bias)
+    projection = LatentProjection(16, 12, 7, 1, 0, bias=bias)
+    projection.load_state_dict(reference.state_dict())  # the same weights and state-dict keys
+    z = torch.randn(5, 16, 1, 1, requires_grad=True)
+    out, expected = projection(z), reference(z)
+    assert out.shape == (5, 12, 7, 7)
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn_like(out)
+    torch.testing.assert_close(torch.autograd.grad(out, [z, projection.weight], grad), torch.autograd.grad(expected, [z, reference.weight], grad))
+    wider = torch.randn(2, 16, 3, 3)  # not a 1 x 1 input: the transposed convolution itself
+    torch.testing.assert_close(projection(wider), reference(wider))
 
 
 def test_one_training_step_changes_both_networks():
