@@ -50,6 +50,9 @@ def test_the_latent_projection_is_the_transposed_convolution_it_replaces(bias):
     torch.testing.assert_close(torch.autograd.grad(out, [z, projection.weight], grad), torch.autograd.grad(expected, [z, reference.weight], grad))
     wider = torch.randn(2, 16, 3, 3)  # not a 1 x 1 input: the transposed convolution itself
     torch.testing.assert_close(projection(wider), reference(wider))
+    dilated, reference_dilated = LatentProjection(16, 12, 7, dilation=2, bias=bias), torch.nn.ConvTranspose2d(16, 12, 7, dilation=2, bias=bias)
+    dilated.load_state_dict(reference_dilated.state_dict())  # a dilated kernel is no plain product: 13 x 13 out
+    torch.testing.assert_close(dilated(z), reference_dilated(z))
 
 
 def test_one_training_step_changes_both_networks():

@@ -59,7 +59,9 @@ def test_the_red_captions_of_a_grey_picture_stay_red(tmp_path):
     rng = np.random.default_rng(0)
     images, labels = (rng.random((10, 1, 28, 28)) > 0.7).astype(np.uint8) * 255, np.arange(10)
     rows = [(f"attack {k}", images, np.where(rng.random(10) < 0.4, (labels + 1) % 10, labels)) for k in range(7)]
-    plots.adversarial_examples_figure(rows, labels, "red: wrong").savefig(tmp_path / "source.png", dpi=100)
+    figure = plots.adversarial_examples_figure(rows, labels, "red: wrong")
+    figure.savefig(tmp_path / "source.png", dpi=100)
+    plots.close(figure)
     scaled_png(tmp_path / "source.png", tmp_path / "scaled.png", width=760)
     with Image.open(tmp_path / "scaled.png") as image:
         rgb = np.asarray(image.convert("RGB")).astype(int)
