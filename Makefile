@@ -24,17 +24,18 @@ test: setup  ## the whole test suite (unit and integration, a few minutes on 2 c
 
 lint: setup
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
 
 viz: setup  ## kedro-viz on http://127.0.0.1:4141
 	$(BIN)/kedro viz run
 
 mlflow-ui: setup  ## the MLflow UI on http://127.0.0.1:5000; open the address it prints first (the runs, each model's test error)
-	$(BIN)/python -m practical_dl.tracking
+	$(BIN)/python -m practical_dl.tools.mlflow_view
 	$(BIN)/kedro mlflow ui
 
 tracking-server: setup  ## a shared MLflow tracking server to try on this machine: PostgreSQL + `mlflow server` on http://127.0.0.1:5050 (`kedro run --env remote` tracks on it; needs Debian's postgresql); Ctrl-C stops it
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[server]"
-	$(BIN)/python -m practical_dl.tracking_server
+	$(BIN)/python -m practical_dl.tools.tracking_server
 
 NPROC ?= 2
 PIPELINES ?= training
@@ -49,14 +50,14 @@ demo: setup  ## the draw-a-digit page on http://127.0.0.1:8000 (after `make run`
 	$(BIN)/practical-dl-demo
 
 docs: setup  ## redraw the README's pictures (docs/*.png), after `kedro run` and `kedro run --pipelines adversarial` / `gan`
-	$(BIN)/python -m practical_dl.preprocess data/01_raw/my_digits/two_red_on_yellow.png --figure docs/preprocessing_steps.png
-	$(BIN)/python -m practical_dl.readme_pictures --reporting data/08_reporting --out docs
+	$(BIN)/python -m practical_dl.tools.preprocess data/01_raw/my_digits/two_red_on_yellow.png --figure docs/preprocessing_steps.png
+	$(BIN)/python -m practical_dl.tools.readme_pictures --reporting data/08_reporting --out docs
 
 benchmark: setup  ## training throughput of the engine against plain PyTorch loops
-	$(BIN)/python -m practical_dl.benchmark
+	$(BIN)/python -m practical_dl.tools.benchmark
 
 time-to-accuracy: setup  ## epochs and seconds until each default model reaches its target error (after data_ingestion,standardisation)
-	$(BIN)/python -m practical_dl.time_to_accuracy
+	$(BIN)/python -m practical_dl.tools.time_to_accuracy
 
 clean-outputs:  ## delete run outputs (data/02..08, mlflow.db), keep the raw data
 	find data -mindepth 2 -path 'data/01_raw' -prune -o -type f ! -name .gitkeep -print -delete

@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from safetensors.numpy import load_file
 from torch.nn.utils.parametrizations import spectral_norm
 
-import practical_dl.gan
-from practical_dl.classifier import latest_classifier_file, load_classifier
-from practical_dl.gan import ClassifierProbe, DCGANTask, GANConfig, GANScorer, build_gan
-from practical_dl.loop import train_epochs
+import practical_dl.methods.gan.training
+from practical_dl.models.classifier import latest_classifier_file, load_classifier
+from practical_dl.methods.gan.scores import ClassifierProbe, GANScorer
+from practical_dl.methods.gan.training import DCGANTask, GANConfig, build_gan
+from practical_dl.core.loop import train_epochs
 
 
 def recalibrated(generator, batches: int = 20, size: int = 500):
@@ -121,7 +122,7 @@ def main() -> None:
     if args.spectral_norm:
         discriminator = without_batch_norm_with_spectral_norm(discriminator)
     if args.hinge:
-        practical_dl.gan.gan_step = hinge_step  # what DCGANTask calls
+        practical_dl.methods.gan.training.gan_step = hinge_step  # what DCGANTask calls
     data = torch.from_numpy(np.ascontiguousarray(train["images"]))
     task = DCGANTask(generator, discriminator, data, config, torch.device("cpu"), "fp32", score)
     result = train_epochs(task, args.epochs, config.seed, "DCGAN", [], None)

@@ -26,7 +26,7 @@ step() {
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, kedro, mlflow, kedro_mlflow; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'kedro', kedro.__version__, 'mlflow', mlflow.__version__)"
 
-step benchmark "${BENCH_LIMIT:-130}" python3 -m practical_dl.benchmark ${BENCH_ARGS:---device cuda}
+step benchmark "${BENCH_LIMIT:-130}" python3 -m practical_dl.tools.benchmark ${BENCH_ARGS:---device cuda}
 step default_run "${RUN_LIMIT:-200}" python3 -m kedro run --env "$ENV_NAME"
 [ -f data/08_reporting/results.md ] && cp data/08_reporting/results.md "$OUT/" && cat "$OUT/results.md"
 step gan "${GAN_LIMIT:-150}" python3 -m kedro run --env "$ENV_NAME" --pipelines gan

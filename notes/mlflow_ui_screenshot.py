@@ -42,7 +42,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from practical_dl.tracking import COMPARISON_VIEW_KEY, comparison_view_url
+from practical_dl.project.tracking import COMPARISON_VIEW_KEY, comparison_view_url
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -8,10 +8,13 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the shipped ``training_defaults`` block (conf/base), for tests of parameter checks
+TRAINING_DEFAULTS = yaml.safe_load((ROOT / "conf" / "base" / "parameters_training.yml").read_text())["training_defaults"]
 
 
 def make_project_copy(target: Path) -> Path:
@@ -125,3 +128,9 @@ def linear_classifier() -> torch.nn.Module:
     """A seeded linear model for :func:`two_class_images`."""
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+
+
+def tiny_split(n=60, classes=10, size=28, seed=0):
+    """A random uint8 split of ``n`` images in ``classes`` classes (``{"images", "labels"}``)."""
+    rng = np.random.default_rng(seed)
+    return {"images": rng.integers(0, 256, size=(n, 1, size, size), dtype=np.uint8), "labels": (np.arange(n) % classes).astype(np.uint8)}

@@ -6,21 +6,17 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
-from practical_dl.distributed import is_main_process
-from practical_dl.hooks import (
-    CheckInputsHook,
-    CheckTrackingServerHook,
-    DistributedRunHook,
-    InterruptHook,
-    LockMlflowStoreHook,
-    RunInfoHook,
-    UnlockMlflowStoreHook,
-    ValidateParametersHook,
-)
-from practical_dl.known_warnings import silence_known_warnings
-from practical_dl.project_config import ProjectContext
+from practical_dl.core.distributed import is_main_process
+from practical_dl.project.context import ProjectContext
+from practical_dl.project.hooks.distributed import DistributedRunHook
+from practical_dl.project.hooks.inputs import CheckInputsHook
+from practical_dl.project.hooks.interrupt import InterruptHook
+from practical_dl.project.hooks.mlflow_store import CheckTrackingServerHook, LockMlflowStoreHook, UnlockMlflowStoreHook
+from practical_dl.project.hooks.parameters import ValidateParametersHook
+from practical_dl.project.hooks.run_info import RunInfoHook
+from practical_dl.project.known_warnings import silence_known_warnings
 
-silence_known_warnings()  # named one by one in practical_dl.known_warnings
+silence_known_warnings()  # named one by one in practical_dl.project.known_warnings
 
 # kedro-mlflow registers its own hook through its plugin entry point.
 HOOKS = (

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from practical_dl.checkpoint import load_checkpoint
+from practical_dl.core.checkpoint import load_checkpoint
 from tests.conftest import run
 
 pytestmark = pytest.mark.integration

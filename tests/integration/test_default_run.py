@@ -86,7 +86,7 @@ def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
 
 
 def test_pipeline_before_its_inputs_says_which_pipeline_to_run_first(project):
-    from practical_dl.hooks import MissingInputError
+    from practical_dl.project.hooks.inputs import MissingInputError
 
     with pytest.raises(MissingInputError) as err:
         run(project, pipeline_names=["evaluation"])

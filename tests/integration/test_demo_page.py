@@ -1,4 +1,4 @@
-"""The draw-a-digit page (practical_dl.demo), with two small untrained classifiers.
+"""The draw-a-digit page (practical_dl.serving.demo), with two small untrained classifiers.
 
 The API is tested over HTTP against a real uvicorn server; the page itself is driven in Debian's
 headless chromium through Selenium (skipped, saying so, where chromium or chromedriver is missing).
@@ -24,10 +24,10 @@ import torch
 import uvicorn
 from PIL import Image, ImageDraw
 
-from practical_dl.classifier import make_classifier, save_classifier
-from practical_dl.demo.app import create_app, load_classifiers, main
-from practical_dl.models import SimpLeNet
-from practical_dl.standardise import Standardiser
+from practical_dl.core.standardise import Standardiser
+from practical_dl.models.classifier import make_classifier, save_classifier
+from practical_dl.models.networks import SimpLeNet
+from practical_dl.serving.demo.app import create_app, load_classifiers, main
 
 pytestmark = pytest.mark.integration
 

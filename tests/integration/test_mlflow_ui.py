@@ -1,5 +1,5 @@
 """What the MLflow UI shows of the project, against a real (SQLite) MLflow store without Kedro: run
-names, the experiment's kind, and the saved view of each model's test error (``practical_dl.tracking``;
+names, the experiment's kind, and the saved view of each model's test error (``practical_dl.project.tracking``;
 the default ``kedro run`` itself is checked in test_default_run.py). A last test reads the installed
 MLflow UI's bundle for the names the project writes, so that an MLflow upgrade that renames them fails
 here rather than in a browser. ``notes/mlflow_ui_screenshot.py`` takes the screenshots."""
@@ -12,7 +12,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from practical_dl.tracking import comparison_view_url, name_kedro_run, run_name, update_comparison_view
+from practical_dl.project.tracking import comparison_view_url, name_kedro_run, run_name, update_comparison_view
 
 VIEW_TAG = "mlflow.sharedViewState.test_error_per_model"
 

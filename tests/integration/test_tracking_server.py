@@ -1,4 +1,4 @@
-"""A shared tracking server (``practical_dl.tracking_server``): a real PostgreSQL and a real
+"""A shared tracking server (``practical_dl.tools.tracking_server``): a real PostgreSQL and a real
 ``mlflow server`` on free loopback ports, the default pipeline run against it (``--env test``) from
 a project copy, and the run, its metric histories, an artefact and the registered models read back
 through the server's REST API, as another clone or the server's UI would see them.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from practical_dl import tracking_server
+from practical_dl.tools import tracking_server
 from tests.conftest import ROOT, kedro_env, make_project_copy
 
 pytestmark = pytest.mark.integration
@@ -133,6 +133,6 @@ def test_runs_metric_histories_artefacts_and_models_live_on_the_server(server, c
     # nothing tracked in the clones themselves
     for clone in (first, second):
         assert not (clone / "mlflow.db").exists()
-        assert not (clone / "mlflow.db.lock").exists()  # the SQLite store's lock (practical_dl.hooks) stays out of the way
+        assert not (clone / "mlflow.db.lock").exists()  # the SQLite store's lock (practical_dl.project.hooks) stays out of the way
         assert not (clone / "mlruns").exists()
         assert not (clone / "mlartifacts").exists()

@@ -1,5 +1,5 @@
 """Adversarial examples (FGSM, PGD) against every trained classifier, and a robust SimpLeNet."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.adversarial.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

@@ -1,4 +1,4 @@
-"""Nodes of the ``adversarial`` pipeline (thin: the attacks are in ``practical_dl.attacks``)."""
+"""Nodes of the ``adversarial`` pipeline (thin: the attacks are in ``practical_dl.methods.attacks``)."""
 
 from __future__ import annotations
 
@@ -11,40 +11,19 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from practical_dl import plots
-from practical_dl.attacks import AttackConfig, accuracy_under_attack, check_epsilon
-from practical_dl.classifier import DigitClassifier
-from practical_dl.engine import resolve_device
-from practical_dl.params import check_known_keys, deep_merge
-from practical_dl.reporting import metric_history, verdict
-from practical_dl.splits import first_per_class, stratified_subset
+from practical_dl.core.params import deep_merge
+from practical_dl.core.runtime import resolve_device
+from practical_dl.core.splits import first_per_class, stratified_subset
+from practical_dl.methods.attacks import accuracy_under_attack, check_adversarial_parameters
+from practical_dl.models.classifier import DigitClassifier
+from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
+from practical_dl.project.figures import adversarial_examples_figure
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import metric_history, verdict
 
 logger = logging.getLogger(__name__)
 
-KNOWN_KEYS = {"models", "robust_models", "baseline", "epsilons", "attacks", "test_images", "seed", "batch_size", "device", "examples"}
-
-
-def check_adversarial_parameters(params: dict[str, Any]) -> dict[str, AttackConfig]:
-    """Validate the ``adversarial`` block; return its attacks by name. Errors name the parameter."""
-    check_known_keys(params, KNOWN_KEYS, "adversarial")
-    epsilons = params.get("epsilons")
-    if not isinstance(epsilons, list) or not epsilons:
-        raise ValueError(f"parameter adversarial.epsilons must be a non-empty list, got {epsilons!r}")
-    values = [check_epsilon(e, f"adversarial.epsilons[{i}]") for i, e in enumerate(epsilons)]
-    if values != sorted(values):
-        raise ValueError(f"parameter adversarial.epsilons must be in increasing order, got {epsilons}")
-    for i, e in enumerate((params.get("examples") or {}).get("epsilons") or []):
-        check_epsilon(e, f"adversarial.examples.epsilons[{i}]")
-    attacks = params.get("attacks")
-    if not isinstance(attacks, dict) or not attacks:
-        raise ValueError(f"parameter adversarial.attacks must map attack names to settings, got {attacks!r}")
-    limit = params.get("test_images")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 10):
-        raise ValueError(f"parameter adversarial.test_images must be an integer >= 10 or null (the whole test split), got {limit!r}")
-    batch = params.get("batch_size", 500)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"parameter adversarial.batch_size must be a positive integer, got {batch!r}")
-    return {name: AttackConfig.from_dict(spec, f"adversarial.attacks.{name}") for name, spec in attacks.items()}
+register_check("adversarial", lambda p: check_adversarial_parameters(p.get("adversarial") or {}))
 
 
 def attack_model(
@@ -90,7 +69,7 @@ def attack_model(
             rows.append((f"{name} ε={eps:g}", attack(attacked, x[picked].to(device), y[picked].to(device), float(eps), generator).cpu()))
     with torch.no_grad():
         predictions = [attacked(r.to(device)).argmax(1).cpu().numpy() for _, r in rows]
-    figure = plots.adversarial_examples_figure(
+    figure = adversarial_examples_figure(
         [(name, (r.numpy() * 255).round().astype(np.uint8), p) for (name, r), p in zip(rows, predictions)],
         labels[picked],
         f"{label}: clean and adversarial test digits with the model's predictions (red: wrong)",
@@ -134,7 +113,7 @@ def report_attacks(adversarial: dict[str, Any], *results: dict[str, Any]) -> dic
     return {
         "table": table,
         "markdown": "\n".join(lines),
-        "plot": plots.accuracy_under_attack_figure(results),
+        "plot": accuracy_under_attack_figure(results),
         "metrics": metrics,
     }
 

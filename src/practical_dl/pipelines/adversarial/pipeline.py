@@ -7,12 +7,10 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import reading_across_namespaces
-from practical_dl.pipelines.evaluation.pipeline import model_evaluation_template
-from practical_dl.pipelines.training.pipeline import model_training_template, trained_model_names
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import attack_model, attacked_models, report_attacks
+from practical_dl.pipelines.adversarial.nodes import attack_model, attacked_models, report_attacks
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.model_pipelines import model_evaluation_template, model_training_template, trained_model_names
+from practical_dl.project.namespaces import reading_across_namespaces
 
 
 def _attack_template(model: str) -> Pipeline:

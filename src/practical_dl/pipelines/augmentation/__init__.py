@@ -1,5 +1,5 @@
 """``augmentation``: checks the augmentation parameters and draws a preview of what they do."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.augmentation.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

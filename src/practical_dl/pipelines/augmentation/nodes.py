@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from practical_dl import plots
-from practical_dl.augment import AugmentConfig
-from practical_dl.augment import preview as augmentation_preview
+from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.augment import preview as augmentation_preview
+from practical_dl.project.figures import image_grid_figure
 
 logger = logging.getLogger(__name__)
 
@@ -26,4 +26,4 @@ def preview_augmentation(train_split: dict[str, np.ndarray], augmentation_params
         f"reflection {'on' if config.reflect else 'off'}, p={config.p:g}"
     )
     logger.info("Augmentation: %s", spec)
-    return plots.image_grid_figure(grid, captions, f"Augmentation preview: {spec}", columns=config.preview_draws + 1)
+    return image_grid_figure(grid, captions, f"Augmentation preview: {spec}", columns=config.preview_draws + 1)

@@ -1,9 +1,9 @@
 """The ``augmentation`` pipeline. The transforms themselves run inside training, batch-wise on
-the training device (``practical_dl.augment``); this pipeline shows what they do."""
+the training device (``practical_dl.core.augment``); this pipeline shows what they do."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import preview_augmentation
+from practical_dl.pipelines.augmentation.nodes import preview_augmentation
 
 
 def create_pipeline(**kwargs) -> Pipeline:

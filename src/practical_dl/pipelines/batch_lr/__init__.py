@@ -1,5 +1,5 @@
 """Batch size against learning rate: the lecture's claim that small batches need a lower learning rate."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.batch_lr.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

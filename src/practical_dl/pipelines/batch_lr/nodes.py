@@ -1,5 +1,5 @@
 """Nodes of the ``batch_lr`` pipeline: each (batch size, learning rate) pair is trained by the
-tricks sweeps' member node, so a grid member is exactly a sweep member of the tricks pipeline."""
+sweeps' member trainer (:func:`practical_dl.project.sweeps.train_sweep_member`), as a sweep member of the tricks pipeline is."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from practical_dl import plots
-from practical_dl.params import check_known_keys, increasing_list
-from practical_dl.pipeline_helpers import name_safe
-from practical_dl.pipelines.tricks.nodes import train_sweep_member
-from practical_dl.reporting import verdict
-from practical_dl.training_setup import model_from_params, training_config
+from practical_dl.core.params import check_known_keys, increasing_list
+from practical_dl.pipelines.batch_lr.figures import batch_lr_figure
+from practical_dl.project.namespaces import name_safe
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import verdict
+from practical_dl.project.sweeps import train_sweep_member
+from practical_dl.project.training_setup import model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ def check_batch_lr_parameters(params: dict[str, Any], defaults: dict[str, Any]) 
     batches, lrs = _grid(params)
     training = params.get("training") or {}
     if {"batch_size", "lr"} & set(training):
-        raise ValueError("parameters batch_lr.training.batch_size and .lr are set by batch_lr.batch_sizes and batch_lr.learning_rates; remove them")
+        raise ValueError(
+            "parameters batch_lr.training.batch_size and .lr are set by batch_lr.batch_sizes and batch_lr.learning_rates; remove them"
+        )
     training_config(defaults, training, where="batch_lr.training")
     model_from_params(params.get("model"), "batch_lr.model")
     limit = params.get("train_limit")
@@ -50,6 +53,9 @@ def check_batch_lr_parameters(params: dict[str, Any], defaults: dict[str, Any]) 
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 100:
         raise ValueError(f"parameter batch_lr.not_learning_percent must be in (0, 100), got {share!r}")
     return batches, lrs
+
+
+register_check("batch_lr", lambda p: check_batch_lr_parameters(p.get("batch_lr") or {}, p.get("training_defaults") or {}))
 
 
 def grid_members(params: dict[str, Any]) -> dict[tuple[str, str], tuple[int, float]]:
@@ -154,9 +160,7 @@ def check_batch_lr_claims(batches: list[int], lrs: list[float], error: np.ndarra
         fastest = int(np.nanargmin(timed))
         lines.append(
             f"- Larger batches are faster per epoch, up to the point where the hardware is saturated: fastest here batch {batches[fastest]} "
-            f"({timed[fastest]:.2f} s per epoch) — "
-            + ", ".join(f"batch {b}: {s:.2f} s" for b, s in zip(batches, timed))
-            + "."
+            f"({timed[fastest]:.2f} s per epoch) — " + ", ".join(f"batch {b}: {s:.2f} s" for b, s in zip(batches, timed)) + "."
         )
     return lines
 
@@ -184,8 +188,12 @@ def report_batch_lr(batch_lr: dict[str, Any], *results: dict[str, Any]) -> dict[
         f"{batches[-1] // batches[0]} times fewer steps than a batch of {batches[0]}), plain SGD with momentum at a constant "
         "learning rate. Each pair is a child MLflow run tagged "
         "`sweep = batch_lr`; the test error is on the test split.\n\n"
-        "## The lecture's claims\n\n" + "\n".join(claims) + "\n\n## Test error (%) of every pair\n\n" + table.to_markdown(index=False) + "\n"
+        "## The lecture's claims\n\n"
+        + "\n".join(claims)
+        + "\n\n## Test error (%) of every pair\n\n"
+        + table.to_markdown(index=False)
+        + "\n"
     )
     for line in claims:
         logger.info("%s", line.replace("**", ""))
-    return {"table": table, "report": markdown, "plot": plots.batch_lr_figure(batches, lrs, error, per_batch(seconds))}
+    return {"table": table, "report": markdown, "plot": batch_lr_figure(batches, lrs, error, per_batch(seconds))}

@@ -1,14 +1,13 @@
 """The ``batch_lr`` pipeline: every (batch size, learning rate) pair of ``parameters_batch_lr.yml``
-is one training run with the same budget of images seen — a namespaced instance of the tricks
-sweeps' member node (``batch_lr.<batch>.<lr>``, nested groups in kedro-viz) and a child MLflow
+is one training run with the same budget of images seen — a namespaced instance of the sweeps'
+member trainer (``practical_dl.project.sweeps``) (``batch_lr.<batch>.<lr>``, nested groups in kedro-viz) and a child MLflow
 run — then a report with the heat map of test error."""
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import member_inputs, member_pipelines, reading_across_namespaces
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import grid_members, report_batch_lr, train_grid_member
+from practical_dl.pipelines.batch_lr.nodes import grid_members, report_batch_lr, train_grid_member
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,5 +1,5 @@
 """``data_ingestion``: raw IDX files -> validated, seeded, stratified train/validation/test splits."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.data_ingestion.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

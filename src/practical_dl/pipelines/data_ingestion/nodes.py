@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from practical_dl.splits import Split, stratified_indices, stratified_subset
+from practical_dl.core.splits import Split, stratified_indices, stratified_subset
+from practical_dl.project.parameter_checks import register_check
 
 logger = logging.getLogger(__name__)
-
 
 
 def check_ingestion_parameters(params: dict[str, Any]) -> None:
@@ -25,6 +25,9 @@ def check_ingestion_parameters(params: dict[str, Any]) -> None:
         limit = params.get(key)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
             raise ValueError(f"parameter data_ingestion.{key} must be a positive integer or null, got {limit!r}")
+
+
+register_check("data_ingestion", lambda p: check_ingestion_parameters(p.get("data_ingestion") or {}))
 
 
 def validate_images_and_labels(images: np.ndarray, labels: np.ndarray, num_classes: int, source: str) -> Split:

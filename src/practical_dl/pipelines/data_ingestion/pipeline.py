@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import prepare_test_split, split_train_validation
+from practical_dl.pipelines.data_ingestion.nodes import prepare_test_split, split_train_validation
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,5 +1,6 @@
-"""Nodes of the ``depth_bn`` pipeline: every member is trained by the tricks sweeps' member node,
-with :class:`practical_dl.diagnostics.GradientNorms` watching its convolutions."""
+"""Nodes of the ``depth_bn`` pipeline: every member is trained by the sweeps' member trainer
+(:func:`practical_dl.project.sweeps.train_member`),
+with :class:`practical_dl.core.diagnostics.GradientNorms` watching its convolutions."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from practical_dl import plots
-from practical_dl.diagnostics import GradientNorms
-from practical_dl.params import check_known_keys, increasing_list
-from practical_dl.pipeline_helpers import name_safe
-from practical_dl.pipelines.tricks.nodes import train_member
-from practical_dl.reporting import verdict
-from practical_dl.splits import stratified_subset
-from practical_dl.training_setup import model_from_params, training_config
+from practical_dl.core.diagnostics import GradientNorms
+from practical_dl.core.params import check_known_keys, increasing_list
+from practical_dl.core.splits import stratified_subset
+from practical_dl.pipelines.depth_bn.figures import depth_bn_figure
+from practical_dl.project.namespaces import name_safe
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import verdict
+from practical_dl.project.sweeps import train_member
+from practical_dl.project.training_setup import model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ def check_depth_bn_parameters(params: dict[str, Any], defaults: dict[str, Any]) 
     model_from_params({"name": "deep_convnet", "options": {"depth": depths[-1], "width": width}}, "depth_bn")
 
 
+register_check("depth_bn", lambda p: check_depth_bn_parameters(p.get("depth_bn") or {}, p.get("training_defaults") or {}))
+
+
 def depth_members(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"depth_8.bn.lr_x10": {"depth": 8, "batch_norm": True, "lr_factor": 10.0}, ...}``."""
     depths, factors = _grid(params)
@@ -104,7 +109,11 @@ def train_depth_member(
     as_sweep = {
         "train_limit": params.get("train_limit"),
         "seed": seed,
-        "model": {"name": "deep_convnet", "label": label, "options": {"depth": depth, "batch_norm": batch_norm, "width": params.get("width", 8)}},
+        "model": {
+            "name": "deep_convnet",
+            "label": label,
+            "options": {"depth": depth, "batch_norm": batch_norm, "width": params.get("width", 8)},
+        },
         "training": params.get("training"),
         "sweeps": {SWEEP: {"members": {member: {"training": {"lr": base.lr * lr_factor}}}}},
     }
@@ -167,7 +176,9 @@ def check_depth_bn_claims(results: tuple[dict, ...], not_learning: float) -> lis
     def best(depth: int, bn: bool) -> dict:
         """The run of the learning rate that did best at this depth (diverged runs last)."""
         runs = [by[(depth, bn, f)] for f in factors]
-        return min(runs, key=lambda r: r["test_error_percent"] if not r["diverged"] and math.isfinite(r["test_error_percent"]) else math.inf)
+        return min(
+            runs, key=lambda r: r["test_error_percent"] if not r["diverged"] and math.isfinite(r["test_error_percent"]) else math.inf
+        )
 
     def best_err(r: dict) -> str:
         return f"{err(r)} (lr {r['lr']:g})"
@@ -240,8 +251,12 @@ def report_depth_bn(params: dict[str, Any], *results: dict[str, Any]) -> dict[st
         f"every depth without and with batch norm, at the base learning rate and at each multiple of it, {len(first['history'])} epoch{'s' if len(first['history']) != 1 else ''} "
         f"of the same {first['train_images']} training images (plain SGD with momentum). The gradient norms come from "
         f"one fixed batch of {params.get('probe_images', 256)} training images. Each run is a child MLflow run tagged "
-        "`sweep = depth_bn`.\n\n## The lecture's claims\n\n" + "\n".join(claims) + "\n\n## Every run\n\n" + table.drop(columns="mlflow run").to_markdown(index=False) + "\n"
+        "`sweep = depth_bn`.\n\n## The lecture's claims\n\n"
+        + "\n".join(claims)
+        + "\n\n## Every run\n\n"
+        + table.drop(columns="mlflow run").to_markdown(index=False)
+        + "\n"
     )
     for line in claims:
         logger.info("%s", line.replace("**", ""))
-    return {"table": table, "report": markdown, "plot": plots.depth_bn_figure(results)}
+    return {"table": table, "report": markdown, "plot": depth_bn_figure(results)}

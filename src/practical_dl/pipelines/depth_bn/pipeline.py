@@ -5,16 +5,18 @@ a child MLflow run that also records per-layer gradient norms — then a report.
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import member_inputs, member_pipelines, reading_across_namespaces
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import depth_members, report_depth_bn, train_depth_member
+from practical_dl.pipelines.depth_bn.nodes import depth_members, report_depth_bn, train_depth_member
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     members = depth_members(load_project_parameters().get("depth_bn") or {})
     runs = member_pipelines(
-        train_depth_member, [(f"depth_bn.{name}", settings) for name, settings in members.items()], member_inputs("depth_bn"), "train_depth_member"
+        train_depth_member,
+        [(f"depth_bn.{name}", settings) for name, settings in members.items()],
+        member_inputs("depth_bn"),
+        "train_depth_member",
     )
     with reading_across_namespaces():
         report = Pipeline(

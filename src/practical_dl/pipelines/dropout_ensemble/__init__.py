@@ -1,5 +1,5 @@
 """Dropout as an ensemble: one dropout network against averages of independently trained networks."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.dropout_ensemble.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

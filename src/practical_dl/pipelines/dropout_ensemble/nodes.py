@@ -1,5 +1,5 @@
-"""Nodes of the ``dropout_ensemble`` pipeline: the members are trained by the tricks sweeps'
-member node; the ensembles, Monte-Carlo dropout and calibration are in ``practical_dl.calibration``."""
+"""Nodes of the ``dropout_ensemble`` pipeline: the members are trained by the sweeps' member
+trainer (:func:`practical_dl.project.sweeps.train_member`); the ensembles, Monte-Carlo dropout and calibration are in ``practical_dl.methods.calibration``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from practical_dl import plots
-from practical_dl.calibration import mc_dropout_probabilities, reliability
-from practical_dl.engine import predict
-from practical_dl.params import check_known_keys, deep_merge
-from practical_dl.pipelines.tricks.nodes import train_member
-from practical_dl.reporting import metric_history, verdict
-from practical_dl.training_setup import model_from_params, training_config
+from practical_dl.core.engine import predict
+from practical_dl.core.params import check_known_keys, deep_merge
+from practical_dl.methods.calibration import mc_dropout_probabilities, reliability
+from practical_dl.pipelines.dropout_ensemble.figures import dropout_ensemble_figure
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import metric_history, verdict
+from practical_dl.project.sweeps import train_member
+from practical_dl.project.training_setup import model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ def check_dropout_ensemble_parameters(params: dict[str, Any], defaults: dict[str
         _positive_int(limit, "train_limit")
     training_config(defaults, params.get("training"), where="dropout_ensemble.training")
     model_from_params(deep_merge(params.get("model") or {}, {"options": {"dropout": float(p)}}), "dropout_ensemble.model")
+
+
+register_check(
+    "dropout_ensemble", lambda p: check_dropout_ensemble_parameters(p.get("dropout_ensemble") or {}, p.get("training_defaults") or {})
+)
 
 
 def ensemble_members(params: dict[str, Any]) -> list[str]:
@@ -102,7 +108,9 @@ def train_ensemble_member(
     out = {"probabilities": np.asarray(logits.softmax(1).numpy(), dtype=np.float32)}
     if dropout:
         samples = int(params.get("mc_samples", 32))
-        out["mc_probabilities"] = mc_dropout_probabilities(model, test_split["images"], standardiser, samples, seed, device).astype(np.float32)
+        out["mc_probabilities"] = mc_dropout_probabilities(model, test_split["images"], standardiser, samples, seed, device).astype(
+            np.float32
+        )
         logger.info("%s: Monte-Carlo average of %d passes with dropout on", member, samples)
     return summary, out
 
@@ -134,7 +142,13 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
     mc = _scores(drop["mc_probabilities"], labels, bins)
 
     def row(name: str, trained: int, s: dict[str, Any]) -> dict[str, Any]:
-        return {"model": name, "networks trained": trained, "test error (%)": round(s["error"], 2), "test NLL": round(s["nll"], 4), "ECE (%)": round(100 * s["reliability"]["ece"], 2)}
+        return {
+            "model": name,
+            "networks trained": trained,
+            "test error (%)": round(s["error"], 2),
+            "test NLL": round(s["nll"], 4),
+            "ECE (%)": round(100 * s["reliability"]["ece"], 2),
+        }
 
     mean_single = {
         "error": float(np.mean([s["error"] for s in singles])),
@@ -143,7 +157,10 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
     }
     rows = [row(f"one network without dropout (mean of {len(singles)})", 1, mean_single)]
     rows += [row(f"ensemble of {k} without dropout", k, ensembles[k]) for k in sizes if k > 1]
-    rows += [row(f"dropout p={p_drop:g}, one pass (weight scaling)", 1, weight_scaling), row(f"dropout p={p_drop:g}, average of {samples} passes (MC dropout)", 1, mc)]
+    rows += [
+        row(f"dropout p={p_drop:g}, one pass (weight scaling)", 1, weight_scaling),
+        row(f"dropout p={p_drop:g}, average of {samples} passes (MC dropout)", 1, mc),
+    ]
     table = pd.DataFrame(rows)
 
     largest = max(sizes)
@@ -181,7 +198,11 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
         f"images), then scored on the {len(labels)} test digits: the average of the first k plain networks' probabilities, "
         f"the dropout network with dropout off (the weight-scaling rule) and with dropout on, averaged over {samples} passes "
         f"(Monte-Carlo dropout). ECE: expected calibration error over {bins} confidence bins. Each network is a child MLflow "
-        "run tagged `sweep = dropout_ensemble`.\n\n## The lecture's claims\n\n" + "\n".join(claims) + "\n\n## Every model\n\n" + table.to_markdown(index=False) + "\n"
+        "run tagged `sweep = dropout_ensemble`.\n\n## The lecture's claims\n\n"
+        + "\n".join(claims)
+        + "\n\n## Every model\n\n"
+        + table.to_markdown(index=False)
+        + "\n"
     )
     for line in claims:
         logger.info("%s", line.replace("**", ""))
@@ -193,7 +214,7 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
         "mc_dropout_test_error": metric_history([(samples, mc["error"])]),
         "mc_dropout_ece": metric_history([(samples, mc["reliability"]["ece"])]),
     }
-    figure = plots.dropout_ensemble_figure(
+    figure = dropout_ensemble_figure(
         {k: ensembles[k]["error"] for k in sizes},
         {"dropout, one pass": weight_scaling["error"], f"MC dropout ({samples} passes)": mc["error"]},
         {

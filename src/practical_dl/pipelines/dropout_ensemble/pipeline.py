@@ -5,10 +5,9 @@ dropout network (and its Monte-Carlo average) with ensembles of k plain networks
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import member_inputs, member_pipelines, reading_across_namespaces
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import ensemble_members, report_dropout_ensemble, train_ensemble_member
+from practical_dl.pipelines.dropout_ensemble.nodes import ensemble_members, report_dropout_ensemble, train_ensemble_member
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
 
 
 def create_pipeline(**kwargs) -> Pipeline:

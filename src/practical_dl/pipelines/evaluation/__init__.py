@@ -1,5 +1,5 @@
 """``evaluation``: test-set error, confusion matrices, misclassified digits, learned kernels, curves."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.evaluation.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

@@ -1,43 +1,15 @@
 """The ``evaluation`` pipeline: one namespaced evaluation per trained model, then the summary."""
 
-from functools import partial, update_wrapper
+from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import reading_across_namespaces
-from practical_dl.pipelines.training.pipeline import trained_model_names
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import evaluate_model, plot_training_curves, register_model, summarise_results, visualise_learned_kernels
+from practical_dl.pipelines.evaluation.nodes import plot_training_curves, summarise_results, visualise_learned_kernels
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.model_pipelines import model_evaluation_template, trained_model_names
+from practical_dl.project.namespaces import reading_across_namespaces
 
 SHARED_INPUTS = {"test_split"}
-
-
-def model_evaluation_template(model: str) -> Pipeline:
-    """Test metrics and plots of one trained classifier, then its registration in MLflow."""
-    return Pipeline(
-        [
-            Node(
-                evaluate_model,
-                inputs=["classifier", "training_history", "test_split", "params:model", "params:evaluation"],
-                outputs=[
-                    "test_metrics",
-                    "test_metrics_mlflow",
-                    "test_predictions",
-                    "per_class_scores",
-                    "confusion_matrix_plot",
-                    "misclassified_plot",
-                ],
-                name="evaluate_model",
-            ),
-            Node(
-                update_wrapper(partial(register_model, model=model), register_model),
-                inputs=["classifier", "test_metrics", "test_split", "params:registry"],
-                outputs="registered_model",
-                name="register_model",
-            ),
-        ]
-    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,5 +1,5 @@
 """A DCGAN on MNIST, scored with the project's own classifier, and a look at its latent space."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.gan.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

@@ -1,4 +1,5 @@
-"""Nodes of the ``gan`` pipeline (thin: the DCGAN and its scores are in ``practical_dl.gan``)."""
+"""Nodes of the ``gan`` pipeline (thin: the DCGAN's training, scores and latent space are in
+``practical_dl.methods.gan``, its networks in ``practical_dl.models.gan``)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from practical_dl import plots
-from practical_dl.classifier import DigitClassifier, classifier_to_bytes
-from practical_dl.distributed import from_environment
-from practical_dl.engine import resolve_device
-from practical_dl.gan import (
-    ClassifierProbe,
-    FrechetDistance,
-    GANConfig,
-    GANScorer,
-    Generator,
-    LatentGroup,
-    inception_score,
-    interpolate,
-    latent_arithmetic,
-    train_dcgan,
-)
-from practical_dl.params import check_known_keys
-from practical_dl.reporting import metric_values
-from practical_dl.tracking import EpochMetrics
-from practical_dl.training_setup import data_identity, state_dict_for_saving, training_checkpointer
+from practical_dl.core.distributed import from_environment
+from practical_dl.core.params import check_known_keys
+from practical_dl.core.runtime import resolve_device
+from practical_dl.methods.gan.latent import LatentGroup, interpolate, latent_arithmetic
+from practical_dl.methods.gan.scores import ClassifierProbe, FrechetDistance, GANScorer, inception_score
+from practical_dl.methods.gan.training import GANConfig, train_dcgan
+from practical_dl.models.classifier import DigitClassifier, classifier_to_bytes
+from practical_dl.models.gan import Generator
+from practical_dl.pipelines.gan.figures import gan_training_figure
+from practical_dl.project.figures import close, image_grid_figure, image_rows_figure
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import metric_values
+from practical_dl.project.tracking import EpochMetrics
+from practical_dl.project.training_setup import data_identity, state_dict_for_saving, training_checkpointer
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +54,9 @@ def check_gan_parameters(gan: dict[str, Any]) -> GANConfig:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"invalid parameter gan.arithmetic.{key}: {exc}") from None
     return config
+
+
+register_check("gan", lambda p: check_gan_parameters(p.get("gan") or {}))
 
 
 def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
@@ -100,7 +98,7 @@ def train_gan(
     history = pd.DataFrame(result.history)
     history["diverged"] = result.diverged
     shown = min(16, config.fixed_samples)
-    progress = plots.image_rows_figure(
+    progress = image_rows_figure(
         [(f"epoch {r['epoch']}", grid[:shown], [], None) for r, grid in zip(result.history, result.progress)],
         "DCGAN: the same latent vectors after every epoch",
     )
@@ -109,7 +107,7 @@ def train_gan(
         "discriminator": state_dict_for_saving(result.discriminator),
         "history": history,
         "progress_plot": progress,
-        "training_plot": plots.gan_training_figure(history, scorer.real_inception_score),
+        "training_plot": gan_training_figure(history, scorer.real_inception_score),
     }
 
 
@@ -120,9 +118,9 @@ class _ProgressFigures:
         if mlflow.active_run() is None:
             return
         grid = state.task["progress"][-1].numpy()
-        figure = plots.image_grid_figure(grid, [""] * len(grid), f"DCGAN, fixed latent vectors, after epoch {state.epoch}", columns=16)
+        figure = image_grid_figure(grid, [""] * len(grid), f"DCGAN, fixed latent vectors, after epoch {state.epoch}", columns=16)
         mlflow.log_figure(figure, f"plots/gan/progress/epoch_{state.epoch:03d}.png")
-        plots.close(figure)
+        close(figure)
 
 
 def explore_generator(
@@ -173,7 +171,7 @@ def explore_generator(
     images = generator.sample(count, rng)
     logits, _ = probe(images)
     confidence, predicted = logits.softmax(1).max(1)
-    samples_plot = plots.image_grid_figure(
+    samples_plot = image_grid_figure(
         (images * 255).round().to(torch.uint8).numpy(),
         [f"{p} ({c:.0%})" for p, c in zip(predicted.tolist(), confidence.tolist())],
         f"DCGAN samples, captioned with the classifier's prediction (confidence); IS {scores['inception_score']:.2f}",
@@ -187,9 +185,7 @@ def explore_generator(
         line = generator.decode(interpolate(z[0], z[1], steps))
         predicted = probe(line)[0].argmax(1).tolist()
         rows.append((f"pair {k + 1}", (line * 255).round().to(torch.uint8).numpy(), [str(p) for p in predicted], None))
-    interpolation_plot = plots.image_rows_figure(
-        rows, "DCGAN: straight lines between latent vectors (captions: the classifier's prediction)"
-    )
+    interpolation_plot = image_rows_figure(rows, "DCGAN: straight lines between latent vectors (captions: the classifier's prediction)")
 
     arithmetic_params = gan.get("arithmetic") or {}
     groups = {key: LatentGroup(**arithmetic_params[key]) for key in ("a", "b", "c")}
@@ -211,7 +207,7 @@ def explore_generator(
         "result_mean_ink": float(result["ink"].mean()),
         **{f"group_{key}_mean_ink": float(arithmetic[key]["ink"].mean()) for key in ("a", "b", "c")},
     }
-    arithmetic_plot = plots.image_rows_figure(
+    arithmetic_plot = image_rows_figure(
         [
             (part["name"], part["images"], [f"{p} · ink {i:.2f}" for p, i in zip(part["predicted"], part["ink"])], None)
             for part in arithmetic.values()

@@ -4,10 +4,9 @@ explore what it learnt: samples, latent interpolations and latent vector arithme
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import reading_across_namespaces
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import explore_generator, train_gan
+from practical_dl.pipelines.gan.nodes import explore_generator, train_gan
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.namespaces import reading_across_namespaces
 
 
 def create_pipeline(**kwargs) -> Pipeline:

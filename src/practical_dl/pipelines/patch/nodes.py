@@ -1,4 +1,4 @@
-"""Nodes of the ``patch`` pipeline (thin: the patch itself is in ``practical_dl.patch``)."""
+"""Nodes of the ``patch`` pipeline (thin: the patch itself is in ``practical_dl.methods.patch``)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from practical_dl import plots
-from practical_dl.classifier import DigitClassifier
-from practical_dl.engine import resolve_device
-from practical_dl.params import check_known_keys
-from practical_dl.patch import PatchConfig, paste, random_positions, targeted_success, train_patch
-from practical_dl.reporting import metric_history, verdict
-from practical_dl.splits import first_per_class, stratified_subset
+from practical_dl.core.params import check_known_keys
+from practical_dl.core.runtime import resolve_device
+from practical_dl.core.splits import first_per_class, stratified_subset
+from practical_dl.methods.attacks import check_adversarial_parameters
+from practical_dl.methods.patch import PatchConfig, paste, random_positions, targeted_success, train_patch
+from practical_dl.models.classifier import DigitClassifier
+from practical_dl.pipelines.patch.figures import patch_success_figure
+from practical_dl.project.figures import adversarial_examples_figure, image_rows_figure
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import metric_history, verdict
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,10 @@ def check_patch_parameters(params: dict[str, Any]) -> list[PatchConfig]:
     check_known_keys(examples, {"per_class"}, "patch.examples")
     _positive_int(examples.get("per_class", 1), "patch.examples.per_class")
     return configs
+
+
+register_check("patch", lambda p: check_patch_parameters(p.get("patch") or {}))
+register_check("adversarial", lambda p: check_adversarial_parameters(p.get("adversarial") or {}))  # read for its robust models
 
 
 def patched_models(patch: dict[str, Any], trained_models: list[str], adversarial: dict[str, Any]) -> list[str]:
@@ -148,7 +155,10 @@ def attack_with_patches(
         size = int(bar["max_size"])
         if size > side:
             raise ValueError(f"parameter patch.bar.max_size: a {size}-pixel patch does not fit on {side}x{side} images")
-        runs = [optimised(PatchConfig.from_dict({**(patch.get("training") or {}), "size": size, "target": t}, "patch.training")) for t in range(classes)]
+        runs = [
+            optimised(PatchConfig.from_dict({**(patch.get("training") or {}), "size": size, "target": t}, "patch.training"))
+            for t in range(classes)
+        ]
         every_target = {"size": size, "success": [rate for _, rate, _ in runs], "seconds": [s for _, _, s in runs]}
         logger.info(
             "%s, a %dx%d patch for every class as the target: %s",
@@ -168,12 +178,19 @@ def attack_with_patches(
         rows.append((f"{config.size}x{config.size} patch", paste(x_test[picked], found, where)))
     with torch.no_grad():
         predictions = [net(images).argmax(1).cpu().numpy() for _, images in rows]
-    examples = plots.adversarial_examples_figure(
+    examples = adversarial_examples_figure(
         [(name, _as_uint8(images), p) for (name, images), p in zip(rows, predictions)],
         labels[picked.cpu().numpy()],
         f"{classifier.label}: test digits with a patch asking for {target} at a random position, and the predictions (red: not the digit)",
     )
-    rows = [(f"asking for {target}", _as_uint8(torch.cat([_on_canvas(found, side) for found in patches])), [f"{c.size}x{c.size}: {100 * r:.1f}%" for c, r in zip(configs, success)], None)]
+    rows = [
+        (
+            f"asking for {target}",
+            _as_uint8(torch.cat([_on_canvas(found, side) for found in patches])),
+            [f"{c.size}x{c.size}: {100 * r:.1f}%" for c, r in zip(configs, success)],
+            None,
+        )
+    ]
     if every_target is not None:
         rows.append(
             (
@@ -183,7 +200,7 @@ def attack_with_patches(
                 None,
             )
         )
-    patches_plot = plots.image_rows_figure(rows, f"{classifier.label}: the optimised patches (on an empty image) and their targeted success")
+    patches_plot = image_rows_figure(rows, f"{classifier.label}: the optimised patches (on an empty image) and their targeted success")
     result = {
         "model": model,
         "label": classifier.label,
@@ -233,7 +250,7 @@ def report_patches(patch: dict[str, Any], adversarial: dict[str, Any], *results:
         *check_patch_claims(patch, adversarial, results),
         "",
     ]
-    return {"table": table, "markdown": "\n".join(lines), "plot": plots.patch_success_figure(results, patch.get("bar") or {}), "metrics": metrics}
+    return {"table": table, "markdown": "\n".join(lines), "plot": patch_success_figure(results, patch.get("bar") or {}), "metrics": metrics}
 
 
 def _rates(sizes: list[int], rates: list[float]) -> str:
@@ -250,7 +267,9 @@ def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], resul
         small = [(s, a) for s, a in zip(base["sizes"], base["success"]) if s <= limit]
         every = base.get("every_target") or {"size": 0, "success": []}
         candidates = [(a, f"asking for {base['target']} at {s}x{s}") for s, a in small]
-        candidates += [(a, f"asking for {t} at {every['size']}x{every['size']}") for t, a in enumerate(every["success"]) if every["size"] <= limit]
+        candidates += [
+            (a, f"asking for {t} at {every['size']}x{every['size']}") for t, a in enumerate(every["success"]) if every["size"] <= limit
+        ]
         best, where = max(candidates, default=(0.0, "no patch that small"))
         lines.append(
             f"- A patch of at most {limit}x{limit} pixels makes {base['label']} answer its target on at least {wanted:g}% of the test "
@@ -268,7 +287,11 @@ def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], resul
             reach = next((s for s, a in zip(base["sizes"], base["success"]) if 100 * a >= wanted), None)
             lines.append(
                 f"  With this attack the curve says it cannot: {base['label']} "
-                + (f"needs a {reach}x{reach} patch ({100 * reach * reach / 784:.0f}% of the image) for {wanted:g}%." if reach else f"stays below {wanted:g}% up to {base['sizes'][-1]}x{base['sizes'][-1]} ({100 * base['success'][-1]:.1f}%).")
+                + (
+                    f"needs a {reach}x{reach} patch ({100 * reach * reach / 784:.0f}% of the image) for {wanted:g}%."
+                    if reach
+                    else f"stays below {wanted:g}% up to {base['sizes'][-1]}x{base['sizes'][-1]} ({100 * base['success'][-1]:.1f}%)."
+                )
                 + " A patch small enough to be a sticker leaves most of a 28x28 digit visible, and the networks read the digit."
             )
     for r in results:

@@ -7,11 +7,10 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import reading_across_namespaces
-from practical_dl.pipelines.training.pipeline import trained_model_names
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import attack_with_patches, patched_models, report_patches
+from practical_dl.pipelines.patch.nodes import attack_with_patches, patched_models, report_patches
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.model_pipelines import trained_model_names
+from practical_dl.project.namespaces import reading_across_namespaces
 
 
 def _patch_template(model: str) -> Pipeline:
@@ -39,7 +38,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 Node(
                     report_patches,
                     inputs=["params:patch", "params:adversarial", *(f"patch.{m}.result" for m in models)],
-                    outputs={"table": "patch_success", "markdown": "patch_report", "plot": "patch_success_plot", "metrics": "patch_metrics"},
+                    outputs={
+                        "table": "patch_success",
+                        "markdown": "patch_report",
+                        "plot": "patch_success_plot",
+                        "metrics": "patch_metrics",
+                    },
                     name="report_patches",
                 )
             ]

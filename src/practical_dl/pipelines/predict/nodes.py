@@ -1,5 +1,5 @@
 """Nodes of the ``predict`` pipeline (thin: preparation and prediction are in
-``practical_dl.inference``, shared with the MLflow model and the draw-a-digit page)."""
+``practical_dl.serving.inference``, shared with the MLflow model and the draw-a-digit page)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from practical_dl import plots
-from practical_dl.classifier import DigitClassifier
-from practical_dl.datasets.bytes_dataset import FileTooLargeError
-from practical_dl.inference import PREPARATIONS, PreparedInput, prediction_rows, prepare_inputs
-from practical_dl.params import check_known_keys
-from practical_dl.preprocess import MAX_PIXELS
+from practical_dl.core.params import check_known_keys
+from practical_dl.models.classifier import DigitClassifier
+from practical_dl.pipelines.predict.figures import contact_sheet_figure
+from practical_dl.project.datasets.bytes_dataset import FileTooLargeError
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.serving.inference import PREPARATIONS, PreparedInput, prediction_rows, prepare_inputs
+from practical_dl.serving.preprocess import MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ def check_predict_parameters(params: dict[str, Any], trained_models: list[str]) 
     models = params.get("models")
     if models is not None:
         if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-            raise ValueError(f"parameter predict.models must be null (every trained model) or a non-empty list of model names, got {models!r}")
+            raise ValueError(
+                f"parameter predict.models must be null (every trained model) or a non-empty list of model names, got {models!r}"
+            )
         unknown = [m for m in models if m not in trained_models]
         if unknown:
             raise ValueError(f"parameter predict.models: {unknown} are not in trained_models {trained_models}")
@@ -46,6 +49,9 @@ def check_predict_parameters(params: dict[str, Any], trained_models: list[str]) 
     return params
 
 
+register_check("predict", lambda p: check_predict_parameters(p.get("predict") or {}, list(p.get("trained_models") or [])))
+
+
 def _read(load: Callable[[], bytes]) -> bytes | Exception:
     try:
         return load()
@@ -55,7 +61,9 @@ def _read(load: Callable[[], bytes]) -> bytes | Exception:
 
 def _summary(inputs: list[PreparedInput], answers: dict[str, str], trusted: str, classifiers, shown: int = 20) -> str:
     """The log's account of a run: the trusted model's answer per image, or why there is none."""
-    lines = [f"{i.name}: {answers[i.name]} according to {trusted}" if i.name in answers else f"{i.name}: {i.status} ({i.reason})" for i in inputs]
+    lines = [
+        f"{i.name}: {answers[i.name]} according to {trusted}" if i.name in answers else f"{i.name}: {i.status} ({i.reason})" for i in inputs
+    ]
     more = f"\n  ... and {len(lines) - shown} more in the table" if len(lines) > shown else ""
     predicted = sum(i.ok for i in inputs)
     head = f"{len(inputs)} image(s), {predicted} predicted by {', '.join(c.label for c in classifiers)}, {len(inputs) - predicted} not predicted"
@@ -81,7 +89,9 @@ def predict_digits(
     for name, exc in contents.items():
         if isinstance(exc, Exception):
             status = "too_large" if isinstance(exc, FileTooLargeError) else "unreadable"
-            prepared[name] = PreparedInput(name, status=status, reason=str(exc) if status == "too_large" else f"the file could not be read: {exc}")
+            prepared[name] = PreparedInput(
+                name, status=status, reason=str(exc) if status == "too_large" else f"the file could not be read: {exc}"
+            )
     inputs = [prepared[n] for n in names]
     table = prediction_rows(by_model, inputs)
     trusted = predict.get("trusted_model", "simplenet")
@@ -91,7 +101,9 @@ def predict_digits(
     class_names = classifiers[0].class_names if classifiers else [str(d) for d in range(10)]
     shown = inputs[: int(predict.get("contact_sheet_images", 40))]
     # the pictures of each step, for the images on the contact sheet only
-    steps = {p.name: p.prepared.steps for p in prepare_inputs({i.name: sources[i.name] for i in shown if i.ok}, max_pixels, keep_steps=True)}
+    steps = {
+        p.name: p.prepared.steps for p in prepare_inputs({i.name: sources[i.name] for i in shown if i.ok}, max_pixels, keep_steps=True)
+    }
     rows = []
     for item in shown:
         probabilities = {}
@@ -107,5 +119,7 @@ def predict_digits(
                 "reason": f"{item.status}: {item.reason}",
             }
         )
-    sheet = plots.contact_sheet_figure(rows, class_names, f"Your digits: as given, as the network sees them, and each model's probabilities ({len(inputs)} images)")
+    sheet = contact_sheet_figure(
+        rows, class_names, f"Your digits: as given, as the network sees them, and each model's probabilities ({len(inputs)} images)"
+    )
     return table, sheet

@@ -1,5 +1,5 @@
 """The ``predict`` pipeline: the trained classifiers on a folder of a person's own images
-(``data/01_raw/my_digits``), each prepared the way MNIST was made (``practical_dl.preprocess``).
+(``data/01_raw/my_digits``), each prepared the way MNIST was made (``practical_dl.serving.preprocess``).
 
 The models are ``predict.models``, or by default every model of ``trained_models`` that has
 been trained (whose ``<model>.classifier`` exists when the run starts).
@@ -9,11 +9,10 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import reading_across_namespaces
-from practical_dl.pipelines.training.pipeline import trained_model_names
-from practical_dl.project_config import existing_datasets, load_project_parameters
-
-from .nodes import predict_digits
+from practical_dl.pipelines.predict.nodes import predict_digits
+from practical_dl.project.context import existing_datasets, load_project_parameters
+from practical_dl.project.model_pipelines import trained_model_names
+from practical_dl.project.namespaces import reading_across_namespaces
 
 
 def predicted_models(parameters: dict | None = None) -> list[str]:

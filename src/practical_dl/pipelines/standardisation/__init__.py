@@ -1,5 +1,5 @@
 """``standardisation``: per-channel mean and standard deviation of the training split."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.standardisation.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from practical_dl.standardise import channel_statistics
+from practical_dl.core.standardise import channel_statistics
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import compute_standardisation_statistics
+from practical_dl.pipelines.standardisation.nodes import compute_standardisation_statistics
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -11,16 +11,20 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from practical_dl import plots
-from practical_dl.engine import TrainConfig, fit, predict, set_seed
-from practical_dl.params import deep_merge
-from practical_dl.splits import Split, per_class_subset
-from practical_dl.standardise import Standardiser
-from practical_dl.tracking import EpochMetrics, member_run
-from practical_dl.training_setup import state_dict_for_saving, training_config
-from practical_dl.transfer import STRATEGIES, ProjectVGG, build_transfer_model, describe, set_backbone_lr_factor
+from practical_dl.core.config import TrainConfig
+from practical_dl.core.engine import fit, predict
+from practical_dl.core.params import deep_merge
+from practical_dl.core.runtime import set_seed
+from practical_dl.core.splits import Split, per_class_subset
+from practical_dl.core.standardise import Standardiser
+from practical_dl.methods.transfer import STRATEGIES, ProjectVGG, build_transfer_model, describe, set_backbone_lr_factor
+from practical_dl.pipelines.transfer_learning.figures import transfer_figure
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.tracking import EpochMetrics, member_run
+from practical_dl.project.training_setup import state_dict_for_saving, training_config
 
 logger = logging.getLogger(__name__)
+
 
 def _classes_subset(split: Split, classes: list[int]) -> Split:
     """The images of ``classes``, labels remapped to 0..len(classes)-1 in the order given."""
@@ -42,6 +46,9 @@ def check_transfer_parameters(params: dict[str, Any]) -> None:
     for strategy in params.get("strategies") or []:
         if strategy not in STRATEGIES:
             raise ValueError(f"transfer_learning.strategies holds unknown strategy {strategy!r}; known: {list(STRATEGIES)}")
+
+
+register_check("transfer_learning", lambda p: check_transfer_parameters(p.get("transfer_learning") or {}))
 
 
 def make_source_task(train_split: Split, params: dict[str, Any]) -> Split:
@@ -112,7 +119,7 @@ def pretrain_source_model(source_train: Split, params: dict[str, Any], training_
 
 
 def _data_standardiser(split: Split) -> Standardiser:
-    from practical_dl.standardise import channel_statistics
+    from practical_dl.core.standardise import channel_statistics
 
     return Standardiser.from_stats(channel_statistics(split["images"]))
 
@@ -193,4 +200,4 @@ def report_transfer(*results: dict[str, Any]) -> tuple[pd.DataFrame, str, Figure
         + table.drop(columns=["mlflow_run_id"]).to_markdown(index=False)
         + "\n"
     )
-    return table, markdown, plots.transfer_figure(table)
+    return table, markdown, transfer_figure(table)

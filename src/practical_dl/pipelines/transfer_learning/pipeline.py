@@ -6,10 +6,16 @@ transfer_learning --only-missing-outputs`` reuses it instead of training it agai
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import member_pipelines, reading_across_namespaces
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import images_from_folders, make_source_task, make_transfer_tasks, pretrain_source_model, report_transfer, train_transfer_run
+from practical_dl.pipelines.transfer_learning.nodes import (
+    images_from_folders,
+    make_source_task,
+    make_transfer_tasks,
+    pretrain_source_model,
+    report_transfer,
+    train_transfer_run,
+)
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.namespaces import member_pipelines, reading_across_namespaces
 
 RUN_INPUTS = [
     "transfer_target_train",

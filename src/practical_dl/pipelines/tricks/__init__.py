@@ -1,6 +1,6 @@
 """``tricks``: the lecture's tricks of the trade as sweeps of tracked, comparable training runs,
 and a regression example with a standardised target."""
 
-from .pipeline import create_pipeline
+from practical_dl.pipelines.tricks.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

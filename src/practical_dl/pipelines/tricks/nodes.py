@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,121 +12,20 @@ import torch
 from kornia.geometry.transform import rotate
 from matplotlib.figure import Figure
 
-from practical_dl import plots
-from practical_dl.engine import fit, predict, set_seed
-from practical_dl.reporting import metric_history, metric_values, verdict
-from practical_dl.splits import stratified_subset
-from practical_dl.standardise import Standardiser
-from practical_dl.tracking import EpochMetrics, member_run
-from practical_dl.training_setup import input_standardiser, model_from_params, training_config, training_data
-
-from .sweeps import member_spec
+from practical_dl.core.engine import fit, predict
+from practical_dl.core.runtime import set_seed
+from practical_dl.core.splits import stratified_subset
+from practical_dl.core.standardise import Standardiser
+from practical_dl.pipelines.tricks.figures import regression_figure, sweep_figure
+from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.reporting import metric_history, metric_values, verdict
+from practical_dl.project.sweeps import member_spec, sweep_members
+from practical_dl.project.training_setup import model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
+
 CHANCE_CLASSES = 10  # MNIST: accuracy under 1.5 / 10 is no learning at all
-HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def train_sweep_member(
-    train_split: dict[str, np.ndarray],
-    validation_split: dict[str, np.ndarray],
-    test_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
-    tricks: dict[str, Any],
-    training_defaults: dict[str, Any],
-    augmentation_params: dict[str, Any],
-    *,
-    sweep: str,
-    member: str,
-    pipeline: str = "tricks",
-) -> dict[str, Any]:
-    """Train one member of a sweep in a child MLflow run of its own (tagged with ``pipeline``);
-    score it on the test split.
-
-    A diverging member is stopped, tagged ``diverged`` and its run ended as FAILED; the sweep
-    goes on.
-    """
-    result, _, _ = train_member(
-        train_split,
-        validation_split,
-        test_split,
-        standardisation_stats,
-        tricks,
-        training_defaults,
-        augmentation_params,
-        sweep=sweep,
-        member=member,
-        pipeline=pipeline,
-    )
-    return result
-
-
-def train_member(
-    train_split: dict[str, np.ndarray],
-    validation_split: dict[str, np.ndarray],
-    test_split: dict[str, np.ndarray],
-    standardisation_stats: dict,
-    tricks: dict[str, Any],
-    training_defaults: dict[str, Any],
-    augmentation_params: dict[str, Any],
-    *,
-    sweep: str,
-    member: str,
-    pipeline: str = "tricks",
-    collaborators: Callable[[torch.nn.Module, Standardiser], list] | None = None,
-) -> tuple[dict[str, Any], torch.nn.Module, Standardiser]:
-    """:func:`train_sweep_member`, also returning the trained model and its input standardiser
-    (for pipelines that go on with the model: the dropout ensembles). ``collaborators(model,
-    standardiser)``, called once the model is built, gives more collaborators of the training
-    loop (e.g. :class:`practical_dl.diagnostics.GradientNorms`)."""
-    model_params, config = member_spec(tricks, training_defaults, sweep, member)
-    train = stratified_subset(train_split, tricks.get("train_limit"), seed=int(tricks.get("seed", 0)))
-    set_seed(config.seed)
-    images, labels, augment = training_data(train, config, augmentation_params, where=f"tricks.sweeps.{sweep}.members.{member}.training")
-    model = model_from_params(model_params, f"tricks.sweeps.{sweep}.members.{member}.model", images.shape[1], images.shape[-1])
-    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
-    name = f"{sweep}/{member}"
-    tags = {"sweep": sweep, "member": member, "pipeline": pipeline}
-    with member_run(name, tags, {"model": model_params, "training": config.to_dict(), "train_images": len(labels)}) as run:
-        result = fit(
-            model,
-            (images, labels),
-            (validation_split["images"], validation_split["labels"]),
-            standardiser,
-            config,
-            augment=augment,
-            name=name,
-            # the metrics to the member's run, as each epoch ends
-            callbacks=[EpochMetrics(keys=HISTORY_KEYS), *(collaborators(model, standardiser) if collaborators else [])],
-        )
-        if result.diverged:
-            run.mark_diverged(result.divergence_reason)
-        logits = predict(result.model, test_split["images"], standardiser, device=config.device)
-        predicted = logits.argmax(1).numpy()
-        finite = bool(torch.isfinite(logits).all())
-        test_error = 100 * float((predicted != test_split["labels"]).mean()) if finite else math.nan
-        seconds_per_epoch = float(np.mean([row["seconds"] for row in result.history]))
-        run.log_metrics({"test_error_percent": test_error, "seconds_per_epoch": seconds_per_epoch})
-    logger.info("%s: test error %.2f%%%s", name, test_error, " (diverged)" if result.diverged else "")
-    summary = {
-        "sweep": sweep,
-        "member": member,
-        "value": (tricks["sweeps"][sweep]["members"][member] or {}).get("value", member),
-        "batch_size": config.batch_size,
-        "lr": config.lr,
-        "train_images": int(len(labels)),
-        "history": result.history,
-        "test_error_percent": test_error,
-        "seconds_per_epoch": seconds_per_epoch,
-        "diverged": result.diverged,
-        "divergence_reason": result.divergence_reason,
-        "mlflow_run_id": run.run_id,
-    }
-    return summary, result.model, standardiser
-
-
-# --------------------------------------------------------------------------- the report
 
 
 def _last(result: dict, key: str) -> float:
@@ -222,17 +120,6 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
     return lines
 
 
-def sweep_figure(sweep: str, results: list[dict]) -> Figure:
-    """The picture of one sweep (see ``plots``)."""
-    if sweep == "batch_size":
-        return plots.batch_size_figure(results)
-    if sweep == "learning_rate":
-        return plots.learning_rate_figure(results)
-    if sweep == "dropout":
-        return plots.train_validation_figure(results, "Dropout: training (dashed) and validation (solid) error")
-    return plots.validation_error_figure(results, f"{sweep.replace('_', ' ').capitalize()}: validation error per epoch")
-
-
 def report_sweeps(tricks: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
     """The summary table, a Markdown report of the lecture's claims and one figure per sweep."""
     table = summarise_sweeps(*results)
@@ -254,9 +141,6 @@ def report_sweeps(tricks: dict[str, Any], *results: dict[str, Any]) -> dict[str,
     for sweep, rs in _by_sweep(results).items():
         outputs[sweep] = sweep_figure(sweep, rs)
     return outputs
-
-
-# --------------------------------------------------------------------------- regression
 
 
 def rotate_digits(images: np.ndarray, max_degrees: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -317,5 +201,24 @@ def train_rotation_regression(
     }
     mlflow_metrics = metric_values(metrics)
     mlflow_metrics["val_mae_standardised"] = metric_history((r["epoch"], r["val_mae"]) for r in result.history if "val_mae" in r)
-    figure = plots.regression_figure(y_val, predicted, mae, baseline)
+    figure = regression_figure(y_val, predicted, mae, baseline)
     return metrics, mlflow_metrics, figure
+
+
+def check_tricks_parameters(tricks: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Build every member's specification; raise ``ValueError`` naming the first bad parameter."""
+    limit = tricks.get("train_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise ValueError(f"parameter tricks.train_limit must be a positive integer or null, got {limit!r}")
+    for sweep, members in sweep_members(tricks).items():
+        for member in members:
+            member_spec(tricks, defaults, sweep, member)
+
+
+register_check("tricks", lambda p: check_tricks_parameters(p.get("tricks") or {}, p.get("training_defaults") or {}))
+register_check(
+    "rotation_regression",
+    lambda p: training_config(
+        p.get("training_defaults"), (p.get("rotation_regression") or {}).get("training"), "rotation_regression.training"
+    ),
+)

@@ -4,18 +4,20 @@ kedro-viz) and a child MLflow run; a report compares them. A regression example 
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipeline_helpers import member_inputs, member_pipelines, reading_across_namespaces
-from practical_dl.project_config import load_project_parameters
-
-from .nodes import report_sweeps, train_rotation_regression, train_sweep_member
-from .sweeps import sweep_members
+from practical_dl.pipelines.tricks.nodes import report_sweeps, train_rotation_regression
+from practical_dl.project.context import load_project_parameters
+from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
+from practical_dl.project.sweeps import sweep_members, train_sweep_member
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     sweeps = sweep_members(load_project_parameters().get("tricks") or {})
     pairs = [(sweep, member) for sweep, names in sweeps.items() for member in names]
     members = member_pipelines(
-        train_sweep_member, [(f"tricks.{s}.{m}", {"sweep": s, "member": m}) for s, m in pairs], member_inputs("tricks"), "train_sweep_member"
+        train_sweep_member,
+        [(f"tricks.{s}.{m}", {"sweep": s, "member": m}) for s, m in pairs],
+        member_inputs("tricks"),
+        "train_sweep_member",
     )
     results = [f"tricks.{s}.{m}.result" for s, m in pairs]
     outputs = {"summary": "tricks_summary", "report": "tricks_report"} | {sweep: f"tricks_{sweep}_plot" for sweep in sweeps}

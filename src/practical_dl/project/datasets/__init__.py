@@ -1,0 +1,10 @@
+"""Kedro datasets of the project: the classes a catalog entry names as its ``type:`` (reading and
+writing files). They are not PyTorch data sets: what feeds a model batches on its device is
+:class:`practical_dl.core.batches.BatchSource` (the whole split resident, or a ``DataLoader``)."""
+
+from practical_dl.project.datasets.bytes_dataset import BytesDataset
+from practical_dl.project.datasets.classifier_dataset import ClassifierDataset
+from practical_dl.project.datasets.idx_dataset import IDXDataset, encode_idx, parse_idx
+from practical_dl.project.datasets.versioned_artifact import VersionedMlflowArtifactDataset
+
+__all__ = ["BytesDataset", "ClassifierDataset", "IDXDataset", "VersionedMlflowArtifactDataset", "encode_idx", "parse_idx"]

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+import torch
+
+from practical_dl.core.augment import AugmentConfig, build_augmentation, materialise, preview
+from practical_dl.core.config import TrainConfig
+from practical_dl.core.engine import fit
+from practical_dl.core.standardise import Standardiser
+from practical_dl.models.networks import SimpLeNet
+
+
+@pytest.fixture
+def batch():
+    rng = np.random.default_rng(0)
+    images = np.zeros((16, 1, 28, 28), dtype=np.uint8)
+    images[:, :, 8:20, 12:16] = rng.integers(128, 256, size=(16, 1, 12, 4))  # a bar in the middle
+    return images, rng.integers(0, 10, 16).astype(np.uint8)
+
+
+def test_keeps_shape_dtype_and_range(batch):
+    x = torch.from_numpy(batch[0]).float() / 255
+    y = build_augmentation(AugmentConfig(rotation_degrees=20, translate=0.2, scale=(0.8, 1.2), reflect=True))(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert not torch.equal(x, y)
+    assert float(y.min()) >= -1e-6 and float(y.max()) <= 1 + 1e-6
+
+
+def test_draws_differ_per_sample_and_per_call(batch):
+    x = torch.from_numpy(np.repeat(batch[0][:1], 8, axis=0)).float() / 255  # 8 copies of one digit
+    augment = build_augmentation(AugmentConfig(rotation_degrees=30, translate=0.0, scale=(1.0, 1.0)))
+    torch.manual_seed(0)
+    a = augment(x)
+    assert len({tuple(a[i].flatten()[::7].tolist()) for i in range(8)}) == 8  # one draw per sample
+    assert not torch.equal(a, augment(x))  # and new draws on the next call
+
+
+def test_seeded_and_reproducible(batch):
+    x = torch.from_numpy(batch[0]).float() / 255
+    augment = build_augmentation(AugmentConfig())
+    torch.manual_seed(3)
+    a = augment(x)
+    torch.manual_seed(3)
+    torch.testing.assert_close(a, augment(x))
+
+
+def test_identity_setting_returns_the_input(batch):
+    x = torch.from_numpy(batch[0]).float() / 255
+    for config in (AugmentConfig(rotation_degrees=0, translate=0, scale=(1, 1), reflect=False), AugmentConfig(p=0.0)):
+        assert config.is_identity
+        assert torch.equal(build_augmentation(config)(x), x)
+
+
+def test_materialise_enlarges_k_times_keeping_labels_aligned(batch):
+    images, labels = batch
+    big, big_labels = materialise(images, labels, AugmentConfig(materialise_factor=3))
+    assert big.shape == (64, 1, 28, 28) and big.dtype == np.uint8
+    np.testing.assert_array_equal(big[:16], images)  # originals first
+    np.testing.assert_array_equal(big_labels, np.tile(labels, 4))
+    again, _ = materialise(images, labels, AugmentConfig(materialise_factor=3))
+    np.testing.assert_array_equal(big, again)
+
+
+def test_preview_is_originals_then_draws(batch):
+    grid = preview(batch[0], AugmentConfig(preview_images=3, preview_draws=4))
+    assert grid.shape == (15, 1, 28, 28) and grid.dtype == np.uint8
+    np.testing.assert_array_equal(grid[0], batch[0][0])
+    np.testing.assert_array_equal(grid[5], batch[0][1])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"rotation_degrees": -5}, "augmentation.rotation_degrees"),
+        ({"translate": 1.5}, "augmentation.translate"),
+        ({"scale": [1.2, 0.8]}, "augmentation.scale"),
+        ({"p": 2}, "augmentation.p"),
+        ({"mode": "offline"}, "augmentation.mode"),
+        ({"materialise_factor": 0}, "augmentation.materialise_factor"),
+        ({"rotate": 10}, r"unknown parameter\(s\) augmentation.rotate"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(params, message):
+    with pytest.raises(ValueError, match=message):
+        AugmentConfig.from_dict(params)
+
+
+def test_engine_trains_with_augmentation_and_labels_stay_aligned(batch):
+    """The augmented batches are the engine's own: a model still learns the labels."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 256).astype(np.uint8)
+    images = np.zeros((256, 1, 28, 28), dtype=np.uint8)
+    images[labels == 0, :, 4:12, 6:22] = 255  # top bar
+    images[labels == 1, :, 16:24, 6:22] = 255  # bottom bar
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=3, batch_size=32, lr=0.05, device="cpu", precision="fp32", progress=False, schedule="constant")
+    augment = build_augmentation(AugmentConfig(rotation_degrees=10, translate=0.05))
+    result = fit(SimpLeNet(num_classes=2), (images, labels), (images, labels), Standardiser.identity(), config, augment=augment)
+    assert result.history[-1]["val_accuracy"] > 0.95
+
+
+def test_a_training_block_may_change_some_augmentation_settings():
+    """`augment: true` trains with the shared `augmentation` block, a mapping with that block
+    changed (a weaker augmentation for a short recipe), `false` with none."""
+    from practical_dl.project.training_setup import augmentation_config, training_config
+
+    shared = {"rotation_degrees": 10, "translate": 0.1, "scale": [0.9, 1.1]}
+    weaker = training_config({}, {"augment": {"rotation_degrees": 5, "scale": [0.95, 1.05]}}, "plus.training")
+    assert augmentation_config(weaker, shared, "plus.training") == AugmentConfig(rotation_degrees=5, translate=0.1, scale=(0.95, 1.05))
+    assert augmentation_config(training_config({}, {"augment": True}, "t"), shared) == AugmentConfig.from_dict(shared)
+    assert augmentation_config(training_config({}, {"augment": False}, "t"), shared) is None
+
+
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ({"rotate": 5}, r"unknown parameter\(s\) plus.training.augment.rotate"),
+        ({"translate": 2.0}, r"invalid parameter plus.training.augment.translate"),
+        ("yes", r"plus.training.augment must be true, false or a mapping"),
+    ],
+)
+def test_a_bad_augmentation_change_names_the_parameter(augment, message):
+    from practical_dl.project.training_setup import augmentation_config, training_config
+
+    with pytest.raises(ValueError, match=message):
+        augmentation_config(training_config({}, {"augment": augment}, "plus.training"), {}, "plus.training")

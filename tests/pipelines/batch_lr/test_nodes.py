@@ -1,0 +1,94 @@
+"""The ``batch_lr`` pipeline: its grid of members, its parameters, the heat map's grid and the
+verdicts of its report."""
+
+import copy
+import math
+
+import pytest
+import yaml
+
+from practical_dl.pipelines.batch_lr.nodes import check_batch_lr_parameters, grid_members, report_batch_lr
+from practical_dl.project.figures import close
+from tests.conftest import ROOT
+from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
+
+BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_batch_lr.yml").read_text())["batch_lr"]
+
+
+def test_one_member_per_pair_with_names_kedro_accepts():
+    members = grid_members(BASE)
+    assert len(members) == len(BASE["batch_sizes"]) * len(BASE["learning_rates"])
+    assert set(members.values()) == {(b, float(r)) for b in BASE["batch_sizes"] for r in BASE["learning_rates"]}
+    assert members[("bs_4", "lr_0p0001")] == (4, 0.0001)
+    assert members[("bs_1024", "lr_1")] == (1024, 1.0)
+    assert all("." not in part and "-" not in part for pair in members for part in pair)
+    assert grid_members({"batch_sizes": [8], "learning_rates": [1e-05]}) == {("bs_8", "lr_1em05"): (8, 1e-05)}
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"batch_sizes": [64, 4]}, r"batch_lr\.batch_sizes must be increasing"),
+        ({"batch_sizes": [4, 0]}, r"batch_lr\.batch_sizes\[1\]"),
+        ({"learning_rates": [0.1, -1.0]}, r"batch_lr\.learning_rates\[1\]"),
+        ({"learning_rates": []}, r"batch_lr\.learning_rates"),
+        ({"training": {"lr": 0.1}}, r"batch_lr\.training\.batch_size and \.lr"),
+        ({"training": {"epochs": 0}}, r"batch_lr\.training\.epochs"),
+        ({"model": {"name": "resnet"}}, r"batch_lr\.model"),
+        ({"train_limit": 0}, r"batch_lr\.train_limit"),
+        ({"grid": 3}, r"batch_lr\.grid"),
+    ],
+)
+def test_bad_parameters_are_named(change, named):
+    with pytest.raises(ValueError, match=named):
+        check_batch_lr_parameters(copy.deepcopy(BASE) | change, DEFAULTS)
+
+
+def _result(batch, lr, error, seconds=1.0, diverged=False):
+    return {
+        "batch_size": batch,
+        "lr": lr,
+        "test_error_percent": math.nan if diverged else error,
+        "diverged": diverged,
+        "seconds_per_epoch": seconds,
+        "train_images": 1000,
+        "history": [{}, {}],
+    }
+
+
+GRID = {"batch_sizes": [4, 64, 1024], "learning_rates": [0.001, 0.01, 0.1, 1.0], "training": {"epochs": 2}}
+
+
+def _report(errors, seconds=(9.0, 2.0, 3.0)):
+    results = [
+        _result(b, lr, e, s, diverged=e is None)
+        for (b, s), row in zip(zip(GRID["batch_sizes"], seconds), errors)
+        for lr, e in zip(GRID["learning_rates"], row)
+    ]
+    return report_batch_lr(GRID, *results)
+
+
+def test_the_heat_map_and_the_table_have_the_grid_of_the_parameters():
+    out = _report([[5, 2, None, None], [20, 4, 3, None], [90, 60, 10, 8]])
+    ax = out["plot"].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1", "1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["4", "64", "1024"]
+    assert ax.images[0].get_array().shape == (3, 4)
+    assert sum(t.get_text() == "diverged" for t in ax.texts) == 3
+    assert list(out["table"]["batch size"]) == [4, 64, 1024]
+    assert list(out["table"].columns[1:5]) == ["lr=0.001", "lr=0.01", "lr=0.1", "lr=1"]
+    assert out["table"].loc[0, "lr=0.1"] == "diverged"
+    assert list(out["table"]["seconds per epoch"]) == [9.0, 2.0, 3.0]
+    close(out["plot"])
+
+
+def test_the_verdicts_follow_the_grid():
+    lecture = _report([[5, 2, None, None], [20, 4, 3, None], [90, 60, 10, 8]])["report"]
+    assert "The best learning rate grows with the batch size: **confirmed** — batch 4: lr 0.01 (2.00%), batch 64: lr 0.1 (3.00%), batch 1024: lr 1 (8.00%)" in lecture
+    assert "Small batches need a lower learning rate: **confirmed** — at batch 4 the learning rate that suits batch 1024 (lr 1) gives diverged" in lecture
+    assert "Large batches may not learn at all" in lecture and "**confirmed** — batch 1024 at lr 0.01: 60.00%" in lecture
+    assert "fastest here batch 64 (2.00 s per epoch)" in lecture
+    flat = _report([[5, 2, 3, 4], [6, 2.5, 3, 4], [9, 3, 4, 5]])["report"]
+    assert "The best learning rate grows with the batch size: **not confirmed by this run**" in flat
+    assert "Small batches need a lower learning rate: **not confirmed by this run**" in flat
+    assert "Large batches may not learn at all (at the learning rate that suits small ones, with the same images seen): **not confirmed by this run**" in flat

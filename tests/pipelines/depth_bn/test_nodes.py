@@ -1,0 +1,127 @@
+"""The deep VGG-style family, the gradient-norm collaborator and the ``depth_bn`` pipeline's
+members, parameters and verdicts."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from practical_dl.core.config import TrainConfig
+from practical_dl.core.diagnostics import GradientNorms
+from practical_dl.core.engine import fit
+from practical_dl.core.standardise import Standardiser
+from practical_dl.models.networks import DeepConvNet, build_model
+from practical_dl.pipelines.depth_bn.nodes import check_depth_bn_claims, check_depth_bn_parameters, depth_members, report_depth_bn
+from tests.conftest import ROOT
+from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
+
+BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_depth_bn.yml").read_text())["depth_bn"]
+
+
+@pytest.mark.parametrize("depth", [3, 4, 8, 16, 32])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_deep_networks_have_the_stated_number_of_layers(depth, batch_norm):
+    net = build_model("deep_convnet", depth=depth, batch_norm=batch_norm, width=4)
+    convs = net.convolutions
+    assert len(convs) == depth
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == (depth if batch_norm else 0)
+    assert all((c.bias is None) == batch_norm for c in convs)
+    assert [c.out_channels for c in convs][-1] == 16  # three stages: 4, 8, 16 channels
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_too_shallow_or_bad_width_is_refused():
+    with pytest.raises(ValueError, match="depth must be an integer >= 3"):
+        DeepConvNet(depth=2)
+    with pytest.raises(ValueError, match="width"):
+        DeepConvNet(depth=4, width=0)
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
+
+
+def test_gradient_norms_are_measured_per_layer_without_touching_the_training():
+    images, labels = _data()
+    standardiser = Standardiser(mean=(127.0,), std=(74.0,))
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu", progress=False, select_best=False, checkpoint_every=0)
+
+    def trained(watch: bool):
+        torch.manual_seed(0)
+        net = DeepConvNet(depth=5, batch_norm=True, width=4)
+        watcher = GradientNorms(net, lambda m: m.convolutions, images[:16], labels[:16], standardiser) if watch else None
+        result = fit(net, (images, labels), (images[:32], labels[:32]), standardiser, config, callbacks=[watcher] if watch else [])
+        return result, watcher
+
+    watched, watcher = trained(True)
+    alone, _ = trained(False)
+    assert [row["epoch"] for row in watcher.history] == [0, 1, 2]
+    assert all(len(row["norms"]) == 5 and all(v > 0 for v in row["norms"]) for row in watcher.history)
+    for key, value in alone.model.state_dict().items():  # batch-norm statistics included
+        assert torch.equal(value, watched.model.state_dict()[key]), key
+    with pytest.raises(ValueError, match="as many labels as images"):
+        GradientNorms(DeepConvNet(depth=3), lambda m: m.convolutions, images[:4], labels[:3], standardiser)
+
+
+def test_members_and_bad_parameters_named():
+    members = depth_members(BASE)
+    assert len(members) == len(BASE["depths"]) * 2 * len(BASE["lr_factors"])
+    assert members["depth_32.bn.lr_x10"] == {"depth": 32, "batch_norm": True, "lr_factor": 10.0}
+    check_depth_bn_parameters(BASE, DEFAULTS)
+    for change, named in (
+        ({"depths": [8, 4]}, r"depth_bn\.depths must be increasing"),
+        ({"depths": [2, 4]}, r"depth_bn\.depths\[0\]"),
+        ({"lr_factors": [1, -10]}, r"depth_bn\.lr_factors\[1\]"),
+        ({"width": 0}, r"depth_bn\.width"),
+        ({"train_limit": 5}, r"depth_bn\.train_limit"),
+        ({"training": {"momentum": 2.0}}, r"depth_bn\.training\.momentum"),
+        ({"layers": 3}, r"depth_bn\.layers"),
+    ):
+        with pytest.raises(ValueError, match=named):
+            check_depth_bn_parameters(copy.deepcopy(BASE) | change, DEFAULTS)
+
+
+def _run(depth, bn, factor, error, first_loss, ratio, diverged=False):
+    return {
+        "depth": depth,
+        "batch_norm": bn,
+        "lr_factor": factor,
+        "lr": 0.01 * factor,
+        "test_error_percent": math.nan if diverged else error,
+        "diverged": diverged,
+        "history": [{"epoch": 1, "train_loss": first_loss}, {"epoch": 2, "train_loss": first_loss / 2}],
+        "gradient_norms": [{"epoch": 0, "norms": [ratio, 0.5, 1.0]}],
+        "seconds_per_epoch": 1.0,
+        "train_images": 100,
+        "mlflow_run_id": "x",
+    }
+
+
+def test_the_verdicts_follow_the_runs():
+    lecture = [
+        _run(4, False, 1, 2.0, 0.5, 0.5),
+        _run(32, False, 1, 88.7, 2.3, 1e-4),
+        _run(4, True, 1, 1.5, 0.3, 0.6),
+        _run(32, True, 1, 3.0, 0.6, 0.2),
+        _run(4, False, 10, 0, 0, 0.5, diverged=True),
+        _run(32, False, 10, 0, 0, 1e-4, diverged=True),
+        _run(4, True, 10, 2.0, 0.4, 0.6),
+        _run(32, True, 10, 4.0, 0.7, 0.2),
+    ]
+    lines = check_depth_bn_claims(tuple(lecture), 50)
+    assert lines[0].startswith("- Without batch norm, a deep enough network stops training") and "**confirmed** — best of each depth: 4 layers: 2.0% (lr 0.01), 32 layers: 88.7% (lr 0.01)" in lines[0]
+    assert "Batch norm lets the deeper networks train (every depth, at its best learning rate): **confirmed**" in lines[1]
+    assert "Batch norm trains faster" in lines[2] and "**confirmed**" in lines[2]
+    assert "10x larger learning rate" in lines[3] and "**confirmed** — 4 layers: diverged without, 2.0% with" in lines[3]
+    assert "Gradients vanish" in lines[4] and "**confirmed**" in lines[4]
+    every_depth_trains = [dict(r, test_error_percent=3.0) if r["depth"] == 32 and not r["batch_norm"] and r["lr_factor"] == 1 else r for r in lecture]
+    assert "**not confirmed by this run**" in check_depth_bn_claims(tuple(every_depth_trains), 50)[0]
+    out = report_depth_bn({"probe_images": 8}, *lecture)
+    assert list(out["table"]["conv layers"]) == [4, 4, 4, 4, 32, 32, 32, 32]
+    assert out["table"]["test error (%)"].tolist().count("diverged") == 2
+    ax_err = out["plot"].axes[0]
+    assert [t.get_text() for t in ax_err.get_xticklabels()] == ["4", "32"]
