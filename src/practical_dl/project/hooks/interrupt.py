@@ -6,12 +6,16 @@ import atexit
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
+
+#: tries to record the end of an interrupted run in a SQLite store that is locked, a second apart
+STORE_ATTEMPTS = 5
 
 
 class InterruptHook:
@@ -64,9 +68,14 @@ class InterruptHook:
         if self.interrupted_by is None:
             return
         while mlflow.active_run() is not None:
-            try:
-                mlflow.set_tag("interrupted_by", self.interrupted_by)
-                mlflow.end_run(status="KILLED")
-            except Exception as exc:  # the store itself is gone: nothing more can be recorded
-                logger.warning("could not end the MLflow run as KILLED: %s", exc)
-                break
+            for attempt in range(1, STORE_ATTEMPTS + 1):
+                try:
+                    mlflow.set_tag("interrupted_by", self.interrupted_by)
+                    mlflow.end_run(status="KILLED")
+                    break
+                except Exception as exc:
+                    if "database is locked" in str(exc) and attempt < STORE_ATTEMPTS:
+                        time.sleep(1.0)  # a SQLite store another writer holds for a moment
+                        continue
+                    logger.warning("could not end the MLflow run as KILLED: %s", exc)  # the store is gone
+                    return
