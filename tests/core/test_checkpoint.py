@@ -101,7 +101,12 @@ def trained_state(optimizer, schedule, kind="simplenet", steps=5):
         sched.step()
     best = {k: v.clone() for k, v in model.state_dict().items()}
     history = [{"epoch": 1, "train_loss": 2.3, "train_accuracy": 0.125, "lr": 0.01, "seconds": 0.5, "val_loss": float("nan")}]
-    task = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "best": {"score": 0.5, "epoch": 1, "model": best}}
+    task = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "best": {"score": 0.5, "epoch": 1, "model": best},
+    }
     return TrainingState(1, task, rng_state(gen), history, epochs=2, fingerprint="abc", meta={"mlflow_run_id": "r1"})
 
 
@@ -132,7 +137,13 @@ def test_the_file_is_plain_safetensors(tmp_path):
     assert all(isinstance(v, str) for v in metadata.values())
     assert metadata["format"] == ckpt.FORMAT and json.loads(metadata["state"])["epoch"] == 1
     assert 8 + n + max(entry["data_offsets"][1] for entry in header.values()) == len(raw)
-    for key in ("task/model/conv1.weight", "task/optimizer/state/0/momentum_buffer", "task/best/model/output.bias", "rng/torch", "rng/shuffle"):
+    for key in (
+        "task/model/conv1.weight",
+        "task/optimizer/state/0/momentum_buffer",
+        "task/best/model/output.bias",
+        "rng/torch",
+        "rng/shuffle",
+    ):
         assert key in header, key
     assert set(safetensors.torch.load_file(path)) == set(header)  # loads without any pickle
 
@@ -217,7 +228,11 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
 @pytest.mark.parametrize(
     "failing,error,message",
     [
-        ("replace", OSError("killed while saving"), r"could not save the checkpoint .*run\.ckpt \(the previous one is kept\): killed while saving"),
+        (
+            "replace",
+            OSError("killed while saving"),
+            r"could not save the checkpoint .*run\.ckpt \(the previous one is kept\): killed while saving",
+        ),
         ("serialise", OSError("killed while saving"), "killed while saving"),
         ("write", OSError(errno.ENOSPC, "No space left on device"), r"could not save the checkpoint .*run\.ckpt .*No space left on device"),
         ("write", KeyboardInterrupt(), None),  # Ctrl-C while saving

@@ -120,7 +120,9 @@ def _gan_worker(rank: int, port: int, out: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     images = np.random.default_rng(0).integers(0, 256, size=(100, 1, 28, 28), dtype=np.uint8)
-    config = GANConfig(epochs=2, batch_size=33, latent_dim=8, generator_features=4, discriminator_features=4, fixed_samples=4, progress=False, device="cpu")
+    config = GANConfig(
+        epochs=2, batch_size=33, latent_dim=8, generator_features=4, discriminator_features=4, fixed_samples=4, progress=False, device="cpu"
+    )
     result = train_dcgan(images, config, score=lambda generator, epoch: {"scored_on_rank": float(rank)})
     torch.save({"generator": result.generator.state_dict(), "history": result.history}, f"{out}.{rank}")
     dist.destroy_process_group()
@@ -139,4 +141,3 @@ def test_the_dcgan_trains_on_two_gloo_processes_as_one_model(tmp_path):
     assert [row["scored_on_rank"] for row in ranks[0]["history"]] == [0.0, 0.0]
     assert all("scored_on_rank" not in row for row in ranks[1]["history"])
     assert ranks[0]["history"][-1]["loss_d"] == ranks[1]["history"][-1]["loss_d"]
-

@@ -65,7 +65,10 @@ def test_patch_table_report_pictures_and_patches(attacked_project):
     run_ = next(r for r in client.search_runs([experiment.experiment_id]) if "patch.simplenet.targeted_success" in r.data.metrics)
     assert [m.step for m in client.get_metric_history(run_.info.run_id, "patch.simplenet.targeted_success")] == [4, 8]
     assert len(client.get_metric_history(run_.info.run_id, "patch.simplenet.every_target_success")) == 10
-    assert {a.path for a in client.list_artifacts(run_.info.run_id, "reports/patch")} == {"reports/patch/report.md", "reports/patch/success.csv"}
+    assert {a.path for a in client.list_artifacts(run_.info.run_id, "reports/patch")} == {
+        "reports/patch/report.md",
+        "reports/patch/success.csv",
+    }
 
 
 def test_gan_artefacts_scores_and_checkpoints(attacked_project):

@@ -142,7 +142,8 @@ def browser(tmp_path, monkeypatch):
     missing = [f"{what} ({path})" for what, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path.exists()]
     if missing:
         pytest.skip(
-            f"the page's browser test needs Debian's chromium and chromedriver; missing: {', '.join(missing)} (apt-get install chromium chromium-driver)"
+            "the page's browser test needs Debian's chromium and chromedriver; "
+            f"missing: {', '.join(missing)} (apt-get install chromium chromium-driver)"
         )
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
     from selenium.webdriver.chrome.service import Service

@@ -137,7 +137,21 @@ def test_mlflow_models_serve_answers_over_http(predicted_project, tmp_path):
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/practical_dl_simplenet/latest", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/practical_dl_simplenet/latest",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         env=_env(predicted_project),
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -16,7 +16,18 @@ from tests.conftest import interrupt_kedro_run, kedro_env, make_project_copy
 pytestmark = pytest.mark.integration
 
 PARAMS = "simplenet.training.epochs=4"  # long enough to be killed in the middle
-KEDRO_RUN = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "data_ingestion,standardisation,training", "--params", PARAMS]
+KEDRO_RUN = [
+    sys.executable,
+    "-m",
+    "kedro",
+    "run",
+    "--env",
+    "test",
+    "--pipelines",
+    "data_ingestion,standardisation,training",
+    "--params",
+    PARAMS,
+]
 
 
 def _classifiers(project: Path) -> dict[str, dict]:

@@ -1,4 +1,5 @@
-"""The ``augmentation``, ``tricks``, ``batch_lr``, ``dropout_ensemble`` and ``depth_bn`` pipelines end to end on a slice of MNIST (``--env test``)."""
+"""The ``augmentation``, ``tricks``, ``batch_lr``, ``dropout_ensemble`` and ``depth_bn`` pipelines end to end on a slice of MNIST
+(``--env test``)."""
 
 import json
 
@@ -13,7 +14,15 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def tricks_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "tricks", ["data_ingestion", "standardisation"], ["augmentation", "tricks"], ["batch_lr"], ["dropout_ensemble"], ["depth_bn"])
+    yield from project_after(
+        tmp_path_factory,
+        "tricks",
+        ["data_ingestion", "standardisation"],
+        ["augmentation", "tricks"],
+        ["batch_lr"],
+        ["dropout_ensemble"],
+        ["depth_bn"],
+    )
 
 
 def test_report_and_plots_are_written(tricks_project):
@@ -135,5 +144,10 @@ def test_depth_bn_runs_gradient_norms_report_and_picture(tricks_project):
     client = MlflowClient(tracking_uri=f"sqlite:///{tricks_project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("practical_dl")
     runs = client.search_runs([experiment.experiment_id], "tags.sweep = 'depth_bn'")
-    assert sorted(r.data.tags["member"] for r in runs) == ["depth_3.bn.lr_x1", "depth_3.plain.lr_x1", "depth_6.bn.lr_x1", "depth_6.plain.lr_x1"]
+    assert sorted(r.data.tags["member"] for r in runs) == [
+        "depth_3.bn.lr_x1",
+        "depth_3.plain.lr_x1",
+        "depth_6.bn.lr_x1",
+        "depth_6.plain.lr_x1",
+    ]
     assert {r.data.params["model.options.depth"] for r in runs} == {"3", "6"}

@@ -36,10 +36,15 @@ def test_the_latent_projection_is_the_transposed_convolution_it_replaces(bias):
     assert out.shape == (5, 12, 7, 7)
     torch.testing.assert_close(out, expected)
     grad = torch.randn_like(out)
-    torch.testing.assert_close(torch.autograd.grad(out, [z, projection.weight], grad), torch.autograd.grad(expected, [z, reference.weight], grad))
+    torch.testing.assert_close(
+        torch.autograd.grad(out, [z, projection.weight], grad), torch.autograd.grad(expected, [z, reference.weight], grad)
+    )
     wider = torch.randn(2, 16, 3, 3)  # not a 1 x 1 input: the transposed convolution itself
     torch.testing.assert_close(projection(wider), reference(wider))
-    dilated, reference_dilated = LatentProjection(16, 12, 7, dilation=2, bias=bias), torch.nn.ConvTranspose2d(16, 12, 7, dilation=2, bias=bias)
+    dilated, reference_dilated = (
+        LatentProjection(16, 12, 7, dilation=2, bias=bias),
+        torch.nn.ConvTranspose2d(16, 12, 7, dilation=2, bias=bias),
+    )
     dilated.load_state_dict(reference_dilated.state_dict())  # a dilated kernel is no plain product: 13 x 13 out
     torch.testing.assert_close(dilated(z), reference_dilated(z))
 
@@ -88,7 +93,9 @@ def test_frechet_distance_known_values():
 
 def tiny_gan(**kw):
     images = torch.randint(0, 256, (96, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
-    base = dict(epochs=3, batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, progress=False, fixed_samples=6, device="cpu")
+    base = dict(
+        epochs=3, batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, progress=False, fixed_samples=6, device="cpu"
+    )
     return images, GANConfig(**{**base, **kw})
 
 
@@ -185,7 +192,9 @@ def test_interpolation_runs_from_one_vector_to_the_other():
 def test_latent_arithmetic_picks_groups_by_digit_and_ink():
     torch.manual_seed(0)
     generator = Generator(latent_dim=8, features=4)
-    probe = ClassifierProbe(make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28))
+    probe = ClassifierProbe(
+        make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28)
+    )
     out = latent_arithmetic(
         generator, probe, LatentGroup(7, "bold"), LatentGroup(7, "thin"), LatentGroup(1, "thin"), samples=200, group_size=4
     )

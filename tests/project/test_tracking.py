@@ -70,7 +70,9 @@ def test_ctrl_c_while_logging_then_the_resumed_run_carries_on(store, tmp_path, m
     assert checkpointer.saved == [1, 2]  # epoch 3 was not checkpointed: it is trained again
 
     with mlflow.start_run() as second:
-        resumed = fit(linear_classifier(), data, data, STD, CONFIG, callbacks=[EpochMetrics("m"), checkpointer], resume=checkpointer.resume_state())
+        resumed = fit(
+            linear_classifier(), data, data, STD, CONFIG, callbacks=[EpochMetrics("m"), checkpointer], resume=checkpointer.resume_state()
+        )
     tags = store.get_run(second.info.run_id).data.tags
     assert tags["resumed_from"] == first.info.run_id
     assert tags["resumed_from.m"] == f"{first.info.run_id} after epoch 2"

@@ -7,7 +7,13 @@ from practical_dl.tools.readme_pictures import PICTURES, write_readme_pictures
 
 def _reporting(folder, skip=()):
     pd.DataFrame(
-        {"model": ["FC64", "SimpLeNet"], "test error (%)": [2.13, 0.69], "lecture error (%)": [2.85, 0.79], "parameters": [50890, 233196], "training time (s)": [13.5, 176.0]}
+        {
+            "model": ["FC64", "SimpLeNet"],
+            "test error (%)": [2.13, 0.69],
+            "lecture error (%)": [2.85, 0.79],
+            "parameters": [50890, 233196],
+            "training time (s)": [13.5, 176.0],
+        }
     ).to_csv(folder / "results.csv", index=False)
     for source, _ in PICTURES.values():
         if source not in skip:

@@ -23,7 +23,10 @@ KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     (
         r"Add type hints to the `predict` method",  # after a colour code
         UserWarning,
-        "MLflow asks every PythonModel subclass for type hints; kedro-mlflow's KedroPipelineModel has none (ours in practical_dl.serving.mlflow_model has)",
+        (
+            "MLflow asks every PythonModel subclass for type hints; kedro-mlflow's KedroPipelineModel has none "
+            "(ours in practical_dl.serving.mlflow_model has)"
+        ),
     ),
     (
         r"The ``noload`` loader strategy is deprecated",

@@ -118,7 +118,10 @@ def measure(name: str, params: dict[str, Any], splits: dict[str, Any], target: f
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| model | target (val error %) | epochs configured | epochs to target | training s to target | val error % there | test error % of those weights | with --full: test error % of the kept weights (best val epoch, training s) |",
+        (
+            "| model | target (val error %) | epochs configured | epochs to target | training s to target | val error % there "
+            "| test error % of those weights | with --full: test error % of the kept weights (best val epoch, training s) |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

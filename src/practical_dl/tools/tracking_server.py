@@ -39,7 +39,10 @@ DEFAULT_FOLDER = Path("data") / "tracking_server"
 DATABASE = "mlflow"
 DB_USER = "mlflow"
 PG_PROGRAMS = ("initdb", "postgres", "pg_isready", "createdb")
-INSTALL_HINT = "apt-get install postgresql (Debian, Ubuntu), brew install postgresql (macOS), or set PG_BIN to the folder that holds initdb and postgres"
+INSTALL_HINT = (
+    "apt-get install postgresql (Debian, Ubuntu), brew install postgresql (macOS), "
+    "or set PG_BIN to the folder that holds initdb and postgres"
+)
 
 
 class TrackingServerError(RuntimeError):
@@ -119,7 +122,8 @@ class _Account:
             user = pwd.getpwnam("postgres")
         except KeyError:
             raise TrackingServerError(
-                "PostgreSQL refuses to run as root, and there is no user 'postgres' to run it as: run as another user, or install Debian's postgresql (it creates that user)"
+                "PostgreSQL refuses to run as root, and there is no user 'postgres' to run it as: "
+                "run as another user, or install Debian's postgresql (it creates that user)"
             ) from None
         return cls(user.pw_uid, user.pw_gid, "postgres")
 
@@ -145,7 +149,8 @@ class _Account:
                 allowed = st.st_mode & 0o001
             if not allowed:
                 raise TrackingServerError(
-                    f"PostgreSQL runs as the user {self.name} (it refuses root), who cannot enter {folder}: choose a folder it can reach (--folder), or chmod o+x {folder}"
+                    f"PostgreSQL runs as the user {self.name} (it refuses root), who cannot enter {folder}: "
+                    f"choose a folder it can reach (--folder), or chmod o+x {folder}"
                 )
 
 

@@ -84,11 +84,20 @@ def test_the_heat_map_and_the_table_have_the_grid_of_the_parameters():
 
 def test_the_verdicts_follow_the_grid():
     lecture = _report([[5, 2, None, None], [20, 4, 3, None], [90, 60, 10, 8]])["report"]
-    assert "The best learning rate grows with the batch size: **confirmed** — batch 4: lr 0.01 (2.00%), batch 64: lr 0.1 (3.00%), batch 1024: lr 1 (8.00%)" in lecture
-    assert "Small batches need a lower learning rate: **confirmed** — at batch 4 the learning rate that suits batch 1024 (lr 1) gives diverged" in lecture
+    assert (
+        "The best learning rate grows with the batch size: **confirmed** — "
+        "batch 4: lr 0.01 (2.00%), batch 64: lr 0.1 (3.00%), batch 1024: lr 1 (8.00%)" in lecture
+    )
+    assert (
+        "Small batches need a lower learning rate: **confirmed** — at batch 4 the learning rate that suits batch 1024 (lr 1) gives diverged"
+        in lecture
+    )
     assert "Large batches may not learn at all" in lecture and "**confirmed** — batch 1024 at lr 0.01: 60.00%" in lecture
     assert "fastest here batch 64 (2.00 s per epoch)" in lecture
     flat = _report([[5, 2, 3, 4], [6, 2.5, 3, 4], [9, 3, 4, 5]])["report"]
     assert "The best learning rate grows with the batch size: **not confirmed by this run**" in flat
     assert "Small batches need a lower learning rate: **not confirmed by this run**" in flat
-    assert "Large batches may not learn at all (at the learning rate that suits small ones, with the same images seen): **not confirmed by this run**" in flat
+    assert (
+        "Large batches may not learn at all (at the learning rate that suits small ones, with the same images seen): "
+        "**not confirmed by this run**" in flat
+    )

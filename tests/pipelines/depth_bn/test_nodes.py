@@ -113,12 +113,17 @@ def test_the_verdicts_follow_the_runs():
         _run(32, True, 10, 4.0, 0.7, 0.2),
     ]
     lines = check_depth_bn_claims(tuple(lecture), 50)
-    assert lines[0].startswith("- Without batch norm, a deep enough network stops training") and "**confirmed** — best of each depth: 4 layers: 2.0% (lr 0.01), 32 layers: 88.7% (lr 0.01)" in lines[0]
+    assert (
+        lines[0].startswith("- Without batch norm, a deep enough network stops training")
+        and "**confirmed** — best of each depth: 4 layers: 2.0% (lr 0.01), 32 layers: 88.7% (lr 0.01)" in lines[0]
+    )
     assert "Batch norm lets the deeper networks train (every depth, at its best learning rate): **confirmed**" in lines[1]
     assert "Batch norm trains faster" in lines[2] and "**confirmed**" in lines[2]
     assert "10x larger learning rate" in lines[3] and "**confirmed** — 4 layers: diverged without, 2.0% with" in lines[3]
     assert "Gradients vanish" in lines[4] and "**confirmed**" in lines[4]
-    every_depth_trains = [dict(r, test_error_percent=3.0) if r["depth"] == 32 and not r["batch_norm"] and r["lr_factor"] == 1 else r for r in lecture]
+    every_depth_trains = [
+        dict(r, test_error_percent=3.0) if r["depth"] == 32 and not r["batch_norm"] and r["lr_factor"] == 1 else r for r in lecture
+    ]
     assert "**not confirmed by this run**" in check_depth_bn_claims(tuple(every_depth_trains), 50)[0]
     out = report_depth_bn({"probe_images": 8}, *lecture)
     assert list(out["table"]["conv layers"]) == [4, 4, 4, 4, 32, 32, 32, 32]

@@ -54,8 +54,8 @@ def test_the_verdicts_follow_the_numbers():
     report = out["report"]
     assert "Dropout improves on one network trained without it: **confirmed** — 1.00% against 5.00%" in report
     assert (
-        "as accurate as an ensemble of independently trained networks: **confirmed** — it is as accurate as an ensemble of 2 (one training instead of 2)"
-        in report
+        "as accurate as an ensemble of independently trained networks: **confirmed** — "
+        "it is as accurate as an ensemble of 2 (one training instead of 2)" in report
     )
     assert "(MC dropout) is at least as accurate as the one pass of the weight-scaling rule: **confirmed** — 0.80% against 1.00%" in report
     assert list(out["table"]["networks trained"]) == [1, 2, 1, 1]

@@ -25,7 +25,11 @@ def _metrics(label, error, reference, loss):
 
 def test_errors_keep_two_decimals_in_the_markdown_and_the_picture():
     table, markdown = summarise_results(_metrics("SimpLeNet", 0.74, 0.79, 0.02119), _metrics("SimpLeNet+", 0.4, None, 0.11))
-    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]] for line in markdown.splitlines() if line.startswith("| Simp")}
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in markdown.splitlines()
+        if line.startswith("| Simp")
+    }
     assert rows["SimpLeNet+"][:3] == ["0.40", "—", "0.1100"], markdown
     assert rows["SimpLeNet"][:3] == ["0.74", "0.79", "0.0212"], markdown
     assert rows["SimpLeNet+"][-2:] == ["200.3", "10000"], markdown

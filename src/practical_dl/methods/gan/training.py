@@ -55,7 +55,9 @@ class GANConfig:
     generator_features: int = 32
     discriminator_features: int = 32
     real_label: float = 1.0  # < 1: one-sided label smoothing (Salimans et al. 2016)
-    generator_average: float = 0.0  # > 0: an exponential moving average of the generator's weights with this decay per step is scored and kept (Yazıcı et al. 2019); 0: the last weights
+    # > 0: an exponential moving average of the generator's weights with this decay per step is scored and kept
+    # (Yazıcı et al. 2019); 0: the last weights
+    generator_average: float = 0.0
     seed: int = 2022
     device: str = "auto"
     precision: str = "auto"
@@ -350,4 +352,7 @@ class DCGANTask:
 
     def summary(self, row: dict[str, Any]) -> str:
         scores = "".join(f" | {k} {row[k]:.3f}" for k in row if k not in {"epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr", "seconds"})
-        return f"loss D {row['loss_d']:.3f} G {row['loss_g']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f}{scores} | {row['seconds']:.1f}s"
+        return (
+            f"loss D {row['loss_d']:.3f} G {row['loss_g']:.3f} | D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f}"
+            f"{scores} | {row['seconds']:.1f}s"
+        )

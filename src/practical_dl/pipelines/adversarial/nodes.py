@@ -101,7 +101,10 @@ def report_attacks(adversarial: dict[str, Any], *results: dict[str, Any]) -> dic
     lines = [
         "# Accuracy under attack (%)",
         "",
-        f"L∞ attacks in pixel space [0, 1] on {n} test images (a seeded, stratified subset of the test split); ε = 0 is the clean accuracy.",
+        (
+            f"L∞ attacks in pixel space [0, 1] on {n} test images (a seeded, stratified subset of the test split); "
+            "ε = 0 is the clean accuracy."
+        ),
         "",
         table.to_markdown(index=False),
         "",

@@ -153,13 +153,15 @@ def check_batch_lr_claims(batches: list[int], lrs: list[float], error: np.ndarra
         lines.append(
             f"- Large batches may not learn at all (at the learning rate that suits small ones, with the same images seen): "
             f"{verdict(bool(np.isnan(at) or at >= not_learning))} — batch {batches[large]} at lr {lrs[j_small]:g}: {cell(large, j_small)} "
-            f"test error (chance: 90%; 'not learning' here: {not_learning:g}% or more); its best, at lr {lrs[j_large]:g}: {cell(large, j_large)}."
+            f"test error (chance: 90%; 'not learning' here: {not_learning:g}% or more); "
+            f"its best, at lr {lrs[j_large]:g}: {cell(large, j_large)}."
         )
     timed = per_batch(seconds)
     if not np.isnan(timed).all():
         fastest = int(np.nanargmin(timed))
         lines.append(
-            f"- Larger batches are faster per epoch, up to the point where the hardware is saturated: fastest here batch {batches[fastest]} "
+            "- Larger batches are faster per epoch, up to the point where the hardware is saturated: "
+            f"fastest here batch {batches[fastest]} "
             f"({timed[fastest]:.2f} s per epoch) — " + ", ".join(f"batch {b}: {s:.2f} s" for b, s in zip(batches, timed)) + "."
         )
     return lines

@@ -192,11 +192,15 @@ def check_depth_bn_claims(results: tuple[dict, ...], not_learning: float) -> lis
         f"chance is 90%): {verdict(learns(plain_best[0]) and not learns(plain_best[-1]))} — best of each depth: "
         + ", ".join(f"{d} layers: {best_err(r)}" for d, r in zip(depths, plain_best))
         + ".",
-        f"- Batch norm lets the deeper networks train (every depth, at its best learning rate): {verdict(all(learns(r) for r in normed_best))} — "
+        f"- Batch norm lets the deeper networks train (every depth, at its best learning rate): "
+        f"{verdict(all(learns(r) for r in normed_best))} — "
         + ", ".join(f"{d} layers: {best_err(r)}" for d, r in zip(depths, normed_best))
         + ".",
         f"- Batch norm trains faster (a lower training loss after the first epoch at every depth, lr {plain[0]['lr']:g}): "
-        f"{verdict(all(_loss(n, 1) < _loss(p, 1) or (math.isnan(_loss(p, 1)) and not math.isnan(_loss(n, 1))) for p, n in zip(plain, normed)))} — "
+        + verdict(
+            all(_loss(n, 1) < _loss(p, 1) or (math.isnan(_loss(p, 1)) and not math.isnan(_loss(n, 1))) for p, n in zip(plain, normed))
+        )
+        + " — "
         + ", ".join(f"{d} layers: {_loss(p, 1):.3f} without, {_loss(n, 1):.3f} with" for d, p, n in zip(depths, plain, normed))
         + ".",
     ]
@@ -213,7 +217,8 @@ def check_depth_bn_claims(results: tuple[dict, ...], not_learning: float) -> lis
     deep_bn = _ratio(normed[-1])
     lines.append(
         f"- Gradients vanish towards the input of a deep plain network, not with batch norm (before training, the first convolution's "
-        f"gradient norm over the last one's falls with depth without batch norm, and is 10x larger or more with it at {depths[-1]} layers): "
+        "gradient norm over the last one's falls with depth without batch norm, "
+        f"and is 10x larger or more with it at {depths[-1]} layers): "
         f"{verdict(deep < shallow / 10 and deep_bn >= 10 * deep)} — without: "
         + ", ".join(f"{d} layers {_ratio(r):.2g}" for d, r in zip(depths, plain))
         + "; with: "
@@ -248,7 +253,8 @@ def report_depth_bn(params: dict[str, Any], *results: dict[str, Any]) -> dict[st
         "The lecture: batch normalisation lets you build deeper networks and speeds up training. The tricks sweep tests "
         "batch norm on the 4-layer SimpLeNet, where it has nothing to rescue; here one VGG-style family (`deep_convnet`: "
         "3x3 convolutions in three stages, PyTorch's default initialisation, global average pooling) is trained at "
-        f"every depth without and with batch norm, at the base learning rate and at each multiple of it, {len(first['history'])} epoch{'s' if len(first['history']) != 1 else ''} "
+        "every depth without and with batch norm, at the base learning rate and at each multiple of it, "
+        f"{len(first['history'])} epoch{'s' if len(first['history']) != 1 else ''} "
         f"of the same {first['train_images']} training images (plain SGD with momentum). The gradient norms come from "
         f"one fixed batch of {params.get('probe_images', 256)} training images. Each run is a child MLflow run tagged "
         "`sweep = depth_bn`.\n\n## The lecture's claims\n\n"

@@ -1,5 +1,6 @@
 """Nodes of the ``dropout_ensemble`` pipeline: the members are trained by the sweeps' member
-trainer (:func:`practical_dl.project.sweeps.train_member`); the ensembles, Monte-Carlo dropout and calibration are in ``practical_dl.methods.calibration``."""
+trainer (:func:`practical_dl.project.sweeps.train_member`); the ensembles, Monte-Carlo dropout
+and calibration are in ``practical_dl.methods.calibration``."""
 
 from __future__ import annotations
 
@@ -182,10 +183,12 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
         + ", ".join(f"{k}: {ensembles[k]['error']:.2f}%" for k in sizes)
         + ".",
         f"- Averaging {samples} thinned networks at test time (MC dropout) is at least as accurate as the one pass of the "
-        f"weight-scaling rule: {verdict(mc['error'] <= weight_scaling['error'])} — {mc['error']:.2f}% against {weight_scaling['error']:.2f}%.",
+        f"weight-scaling rule: {verdict(mc['error'] <= weight_scaling['error'])} — "
+        f"{mc['error']:.2f}% against {weight_scaling['error']:.2f}%.",
         f"- Averaging networks makes the probabilities better calibrated (lower ECE than one network): "
         f"{verdict(ensembles[largest]['reliability']['ece'] < mean_single['reliability']['ece'])} — ensemble of {largest}: "
-        f"{100 * ensembles[largest]['reliability']['ece']:.2f}%, one network: {100 * mean_single['reliability']['ece']:.2f}%; dropout one pass "
+        f"{100 * ensembles[largest]['reliability']['ece']:.2f}%, one network: {100 * mean_single['reliability']['ece']:.2f}%; "
+        "dropout one pass "
         f"{100 * weight_scaling['reliability']['ece']:.2f}%, MC dropout {100 * mc['reliability']['ece']:.2f}%.",
     ]
     images = drop_result["train_images"]
@@ -194,7 +197,8 @@ def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.nda
         "# Dropout as an ensemble: what these runs show\n\n"
         "The lecture: dropout trains an exponential number of thinned networks that share weights and so emulates an "
         f"ensemble of models. Here {len(singles)} SimpLeNets without dropout (each its own seed) and one with dropout "
-        f"(p = {p_drop:g} before the linear layers) are trained the same way ({epochs} epoch{'s' if epochs != 1 else ''} of the same {images} training "
+        f"(p = {p_drop:g} before the linear layers) are trained the same way "
+        f"({epochs} epoch{'s' if epochs != 1 else ''} of the same {images} training "
         f"images), then scored on the {len(labels)} test digits: the average of the first k plain networks' probabilities, "
         f"the dropout network with dropout off (the weight-scaling rule) and with dropout on, averaged over {samples} passes "
         f"(Monte-Carlo dropout). ECE: expected calibration error over {bins} confidence bins. Each network is a child MLflow "

@@ -212,7 +212,10 @@ def explore_generator(
             (part["name"], part["images"], [f"{p} · ink {i:.2f}" for p, i in zip(part["predicted"], part["ink"])], None)
             for part in arithmetic.values()
         ],
-        f"DCGAN latent arithmetic: mean z of '{groups['a']}' − '{groups['b']}' + '{groups['c']}' (last row: the result, then noisy variants)",
+        (
+            f"DCGAN latent arithmetic: mean z of '{groups['a']}' − '{groups['b']}' + '{groups['c']}' "
+            "(last row: the result, then noisy variants)"
+        ),
     )
     mlflow_scores = metric_values(
         {k: scores[k] for k in ("inception_score", "frechet_distance", "real_test_inception_score", "real_validation_frechet_distance")}

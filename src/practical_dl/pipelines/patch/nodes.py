@@ -300,7 +300,8 @@ def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], resul
         beats_noise = all(a >= n for a, n in pairs) and any(a > n for a, n in pairs)
         lines.append(
             f"- {r['label']}: the larger the patch, the more digits it turns: {verdict(growing)} — {_rates(r['sizes'], r['success'])}. "
-            f"It is the optimised pixels, not any square, that do it (as many digits as random pixels at every size, more at some): {verdict(beats_noise)} — random pixels: "
+            "It is the optimised pixels, not any square, that do it (as many digits as random pixels at every size, more at some): "
+            f"{verdict(beats_noise)} — random pixels: "
             f"{_rates(r['sizes'], r['random_patch_success'])} ({100 * r['already_target']:.1f}% called {r['target']} without a patch)."
         )
     for r in results:
@@ -308,7 +309,8 @@ def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], resul
             continue
         shared = [(s, a, b) for s, a, b in zip(r["sizes"], r["success"], base["success"]) if s in base["sizes"]]
         lines.append(
-            f"- L∞ adversarial training defends against the patch ({r['label']} turned no more often than {base['label']} at any size, less at some): "
+            f"- L∞ adversarial training defends against the patch ({r['label']} turned no more often than {base['label']} "
+            "at any size, less at some): "
             + verdict(all(a <= b for _, a, b in shared) and any(a < b for _, a, b in shared))
             + " — "
             + ", ".join(f"{s}x{s}: {100 * a:.1f}% vs {100 * b:.1f}%" for s, a, b in shared)

@@ -66,7 +66,10 @@ def _summary(inputs: list[PreparedInput], answers: dict[str, str], trusted: str,
     ]
     more = f"\n  ... and {len(lines) - shown} more in the table" if len(lines) > shown else ""
     predicted = sum(i.ok for i in inputs)
-    head = f"{len(inputs)} image(s), {predicted} predicted by {', '.join(c.label for c in classifiers)}, {len(inputs) - predicted} not predicted"
+    head = (
+        f"{len(inputs)} image(s), {predicted} predicted by {', '.join(c.label for c in classifiers)}, "
+        f"{len(inputs) - predicted} not predicted"
+    )
     return head + "".join(f"\n  - {line}" for line in lines[:shown]) + more
 
 

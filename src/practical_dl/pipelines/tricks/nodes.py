@@ -94,7 +94,8 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
             f"batch {rs[0]['batch_size']}: {rs[0]['seconds_per_epoch']:.2f} s/epoch."
         )
         lines.append(
-            f"- Very large batches reach a higher error (same epochs): {verdict(rs[-1]['test_error_percent'] > min(r['test_error_percent'] for r in rs))} — "
+            "- Very large batches reach a higher error (same epochs): "
+            f"{verdict(rs[-1]['test_error_percent'] > min(r['test_error_percent'] for r in rs))} — "
             + ", ".join(f"batch {r['batch_size']}: {r['test_error_percent']:.2f}%" for r in rs)
             + "."
         )
@@ -103,7 +104,8 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
         if {"off", "on"} <= set(by):
             gap = {k: _last(v, "train_accuracy") - _last(v, "val_accuracy") for k, v in by.items()}
             lines.append(
-                f"- Dropout narrows the train/validation gap: {verdict(gap['on'] < gap['off'])} — gap without {gap['off']:.4f}, with {gap['on']:.4f}."
+                f"- Dropout narrows the train/validation gap: {verdict(gap['on'] < gap['off'])} — "
+                f"gap without {gap['off']:.4f}, with {gap['on']:.4f}."
             )
     for sweep, claim, key in (
         ("batch_norm", "Batch normalisation lowers the validation error sooner (after epoch 1)", "first"),

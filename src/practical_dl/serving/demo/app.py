@@ -150,7 +150,10 @@ def load_classifiers(models_dir: str | Path, models: Sequence[str]) -> tuple[dic
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="practical-dl-demo",
-        description="The draw-a-digit page: draw a digit and watch the trained classifiers' probabilities. Run it from the Kedro project root after `kedro run`.",
+        description=(
+            "The draw-a-digit page: draw a digit and watch the trained classifiers' probabilities. "
+            "Run it from the Kedro project root after `kedro run`."
+        ),
     )
     parser.add_argument(
         "--models",
@@ -175,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         details = "\n".join(f"  {model}: {problem}" for model, problem in problems.items())
         sys.exit(
             f"practical-dl-demo: no trained classifier to show for {', '.join(problems)}:\n{details}\n"
-            f"Train them first with `kedro run` (run from the Kedro project root, or pass --models-dir; looked in {args.models_dir.resolve()})."
+            "Train them first with `kedro run` (run from the Kedro project root, or pass --models-dir; "
+            f"looked in {args.models_dir.resolve()})."
         )
     for model, problem in problems.items():
         logger.warning("not showing %s: %s", model, problem)
