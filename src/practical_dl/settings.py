@@ -11,28 +11,29 @@ from practical_dl.project.context import ProjectContext
 from practical_dl.project.hooks.distributed import DistributedRunHook
 from practical_dl.project.hooks.inputs import CheckInputsHook
 from practical_dl.project.hooks.interrupt import InterruptHook
+from practical_dl.project.hooks.mlflow_params import TypedParamsMlflowHook
 from practical_dl.project.hooks.mlflow_store import CheckTrackingServerHook, LockMlflowStoreHook, UnlockMlflowStoreHook
-from practical_dl.project.hooks.parameters import ValidateParametersHook
 from practical_dl.project.hooks.run_info import RunInfoHook
 from practical_dl.project.known_warnings import silence_known_warnings
 
 silence_known_warnings()  # named one by one in practical_dl.project.known_warnings
 
-# kedro-mlflow registers its own hook through its plugin entry point.
+# kedro-mlflow's hook comes from here, not its plugin entry point: typed parameter blocks reach MLflow
+# as flat keys (TypedParamsMlflowHook); Kedro itself validates typed `params:` inputs before any hook.
 HOOKS = (
     CheckTrackingServerHook(),  # --env remote: a tracking server that does not answer is named at once
     LockMlflowStoreHook(),  # around kedro-mlflow's set-up of mlflow.db: two runs started together
     UnlockMlflowStoreHook(),
-    ValidateParametersHook(),
     CheckInputsHook(),
     RunInfoHook(),
     InterruptHook(),
     DistributedRunHook(),  # under torchrun: ranks other than 0 write nothing
+    *((TypedParamsMlflowHook(),) if is_main_process() else ()),
 )
 
 # Under torchrun only rank 0 tracks and writes: one MLflow run per `kedro run` (kedro-mlflow), one
 # record of the run for kedro-viz (.viz/), however many processes train.
-DISABLE_HOOKS_FOR_PLUGINS = () if is_main_process() else ("kedro-mlflow", "kedro_mlflow", "kedro-viz", "kedro_viz")
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") + (() if is_main_process() else ("kedro-viz", "kedro_viz"))
 
 # records the run's config loader, so that pipelines shaped by parameters follow --env and --params
 CONTEXT_CLASS = ProjectContext

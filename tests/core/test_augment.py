@@ -5,6 +5,7 @@ import torch
 from practical_dl.core.augment import AugmentConfig, build_augmentation, materialise, preview
 from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
+from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import SimpLeNet
 
@@ -70,18 +71,18 @@ def test_preview_is_originals_then_draws(batch):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"rotation_degrees": -5}, "augmentation.rotation_degrees"),
-        ({"translate": 1.5}, "augmentation.translate"),
-        ({"scale": [1.2, 0.8]}, "augmentation.scale"),
-        ({"p": 2}, "augmentation.p"),
-        ({"mode": "offline"}, "augmentation.mode"),
-        ({"materialise_factor": 0}, "augmentation.materialise_factor"),
-        ({"rotate": 10}, r"unknown parameter\(s\) augmentation.rotate"),
+        ({"rotation_degrees": -5}, r"invalid parameter augmentation\.rotation_degrees: must be >= 0, got -5$"),
+        ({"translate": 1.5}, r"invalid parameter augmentation\.translate: must be < 1, got 1\.5$"),
+        ({"scale": [1.2, 0.8]}, r"invalid parameter augmentation\.scale: .*low.*high.*, got \[1\.2, 0\.8\]$"),
+        ({"p": 2}, r"invalid parameter augmentation\.p: must be <= 1, got 2$"),
+        ({"mode": "offline"}, r"invalid parameter augmentation\.mode: must be one of 'on_the_fly' or 'materialise', got 'offline'$"),
+        ({"materialise_factor": 0}, r"invalid parameter augmentation\.materialise_factor: must be > 0, got 0$"),
+        ({"rotate": 10}, r"unknown parameter augmentation\.rotate: remove it or check its spelling$"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(params, message):
-    with pytest.raises(ValueError, match=message):
-        AugmentConfig.from_dict(params)
+    with pytest.raises(ParameterError, match=message):
+        AugmentConfig.from_dict(params, "augmentation")
 
 
 def test_engine_trains_with_augmentation_and_labels_stay_aligned(batch):
@@ -101,25 +102,27 @@ def test_engine_trains_with_augmentation_and_labels_stay_aligned(batch):
 def test_a_training_block_may_change_some_augmentation_settings():
     """`augment: true` trains with the shared `augmentation` block, a mapping with that block
     changed (a weaker augmentation for a short recipe), `false` with none."""
-    from practical_dl.project.training_setup import augmentation_config, training_config
+    from practical_dl.project.parameters import training_settings
+    from practical_dl.project.training_setup import augmentation_config
 
-    shared = {"rotation_degrees": 10, "translate": 0.1, "scale": [0.9, 1.1]}
-    weaker = training_config({}, {"augment": {"rotation_degrees": 5, "scale": [0.95, 1.05]}}, "plus.training")
+    shared = AugmentConfig.from_dict({"rotation_degrees": 10, "translate": 0.1, "scale": [0.9, 1.1]}, "augmentation")
+    weaker = training_settings({"augment": {"rotation_degrees": 5, "scale": [0.95, 1.05]}}, where="plus.training")
     assert augmentation_config(weaker, shared, "plus.training") == AugmentConfig(rotation_degrees=5, translate=0.1, scale=(0.95, 1.05))
-    assert augmentation_config(training_config({}, {"augment": True}, "t"), shared) == AugmentConfig.from_dict(shared)
-    assert augmentation_config(training_config({}, {"augment": False}, "t"), shared) is None
+    assert augmentation_config(training_settings({"augment": True}, where="t"), shared) == shared
+    assert augmentation_config(training_settings({"augment": False}, where="t"), shared) is None
 
 
 @pytest.mark.parametrize(
     ("augment", "message"),
     [
-        ({"rotate": 5}, r"unknown parameter\(s\) plus.training.augment.rotate"),
-        ({"translate": 2.0}, r"invalid parameter plus.training.augment.translate"),
-        ("yes", r"plus.training.augment must be true, false or a mapping"),
+        ({"rotate": 5}, r"unknown parameter plus\.training\.augment\.rotate: remove it or check its spelling"),
+        ({"translate": 2.0}, r"invalid parameter plus\.training\.augment\.translate: must be < 1, got 2\.0"),
+        ("yes", r"invalid parameter plus\.training\.augment: must be true or false or a mapping, got 'yes'"),
     ],
 )
 def test_a_bad_augmentation_change_names_the_parameter(augment, message):
-    from practical_dl.project.training_setup import augmentation_config, training_config
+    from practical_dl.project.parameters import training_settings
+    from practical_dl.project.training_setup import augmentation_config
 
-    with pytest.raises(ValueError, match=message):
-        augmentation_config(training_config({}, {"augment": augment}, "plus.training"), {}, "plus.training")
+    with pytest.raises(ParameterError, match=message):
+        augmentation_config(training_settings({"augment": augment}, where="plus.training"), AugmentConfig(), "plus.training")

@@ -9,6 +9,7 @@ from practical_dl.core import engine, runtime
 from practical_dl.core.batches import BatchSource
 from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit, predict
+from practical_dl.core.params import ParameterError
 from practical_dl.core.runtime import resolve_memory_format, resolve_precision
 from practical_dl.core.standardise import Standardiser
 
@@ -149,30 +150,42 @@ def test_divergence_stops_training_without_raising():
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [
-        ("lr", 0.0, "lr must be a finite number > 0"),
-        ("lr", -1e-3, "lr must be"),
-        ("batch_size", 0, "batch_size must be a positive integer"),
-        ("batch_size", -8, "batch_size"),
-        ("epochs", 1.5, "epochs"),
-        ("optimizer", "rmsprop", "optimizer must be one of"),
-        ("precision", "fp8", "precision"),
-        ("deterministic", "yes", "deterministic must be true or false"),
-        ("lr", float("nan"), "lr must be a finite number > 0, got nan"),
-        ("lr", "fast", "lr must be a finite number > 0, got 'fast'"),
-        ("weight_decay", -0.1, "weight_decay must be >= 0"),
-        ("checkpoint_every", -1, "checkpoint_every must be an integer >= 0"),
-        ("resume", "no", "resume must be true or false"),
+    [  # each kind of rule: range, NaN, type, choice (and an unknown key, below)
+        ("lr", 0.0, "lr: must be > 0, got 0.0"),
+        ("lr", -1e-3, "lr: must be > 0, got -0.001"),
+        ("batch_size", 0, "batch_size: must be > 0, got 0"),
+        ("batch_size", -8, "batch_size: must be > 0, got -8"),
+        ("epochs", 1.5, "epochs: must be an integer, got 1.5"),
+        ("optimizer", "rmsprop", "optimizer: must be one of 'sgd', 'adam' or 'adamw', got 'rmsprop'"),
+        ("precision", "fp8", "precision: must be one of 'auto', 'fp32' or 'bf16', got 'fp8'"),
+        ("deterministic", "yes", "deterministic: must be true or false, got 'yes'"),
+        ("lr", float("nan"), "lr: must be a finite number, got nan"),
+        ("lr", "fast", "lr: must be a number, got 'fast'"),
+        ("weight_decay", -0.1, "weight_decay: must be >= 0, got -0.1"),
+        ("checkpoint_every", -1, "checkpoint_every: must be >= 0, got -1"),
+        ("resume", "no", "resume: must be true or false, got 'no'"),
+        ("device", "tpu", "device: must be one of auto, cpu, cuda, mps or cuda:N, got 'tpu'"),
     ],
 )
-def test_invalid_configuration_names_the_parameter(field, value, message):
-    with pytest.raises(ValueError, match=rf"simplenet\.training\.{message}"):
+def test_invalid_configuration_names_the_parameter_the_rule_and_the_value(field, value, message):
+    with pytest.raises(ParameterError) as failure:
         TrainConfig.from_dict({field: value}, where="simplenet.training")
+    assert str(failure.value) == f"invalid parameter simplenet.training.{message}"
 
 
 def test_unknown_configuration_key():
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) m\.training\.learning_rate"):
+    with pytest.raises(ParameterError, match=r"^unknown parameter m\.training\.learning_rate: remove it or check its spelling$"):
         TrainConfig.from_dict({"learning_rate": 0.1}, where="m.training")
+
+
+def test_every_mistake_of_a_block_is_named_at_once():
+    with pytest.raises(ParameterError) as failure:
+        TrainConfig.from_dict({"lr": -1, "epochs": 0, "optimiser": "adam"}, where="m.training")
+    assert sorted(str(failure.value).splitlines()) == [
+        "invalid parameter m.training.epochs: must be > 0, got 0",
+        "invalid parameter m.training.lr: must be > 0, got -1",
+        "unknown parameter m.training.optimiser: remove it or check its spelling",
+    ]
 
 
 def test_predict_matches_the_model_in_fp32():

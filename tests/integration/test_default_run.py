@@ -1,9 +1,14 @@
 """The default pipeline end to end, through a KedroSession, on a slice of MNIST (``--env test``)."""
 
+import json
+
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import project_after, run
+from practical_dl.core.params import ParameterError
+from tests.conftest import ROOT, project_after, run
+
+PARAM_KEYS = json.loads((ROOT / "tests" / "integration" / "fixtures" / "mlflow_param_keys.json").read_text())
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +47,7 @@ def test_mlflow_run_holds_parameters_metric_histories_and_artefacts(finished_pro
     run_ = runs[0]
     assert run_.info.status == "FINISHED"
     params = run_.data.params
+    assert sorted(params) == PARAM_KEYS["default_run"]  # typed blocks log the keys untyped ones did
     assert params["simplenet.training.epochs"] == "2"
     assert params["training_defaults.lr"] == "0.05"
     assert params["data_ingestion.seed"] == "2022"
@@ -74,9 +80,9 @@ def test_bad_parameter_fails_before_anything_is_overwritten(finished_project):
     runs_before = len(client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id]))
     outputs = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
     before = {p: p.stat().st_mtime_ns for p in outputs}
-    with pytest.raises(ValueError, match=r"simplenet\.training\.lr must be a finite number > 0, got -0\.1"):
+    with pytest.raises(ParameterError, match=r"invalid parameter simplenet\.training\.lr: must be > 0, got -0\.1"):
         run(finished_project, runtime_params={"simplenet": {"training": {"lr": -0.1}}})
-    with pytest.raises(ValueError, match=r"fc64\.model\.name: unknown model name 'fc65'"):
+    with pytest.raises(ParameterError, match=r"invalid parameter fc64\.model\.name: must be one of .*simplenet.*, got 'fc65'"):
         run(finished_project, runtime_params={"fc64": {"model": {"name": "fc65"}}})
     after = sorted(p for p in (finished_project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
     assert after == outputs

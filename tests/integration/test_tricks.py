@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import project_after, run
+from tests.conftest import ROOT, project_after, run
+
+PARAM_KEYS = json.loads((ROOT / "tests" / "integration" / "fixtures" / "mlflow_param_keys.json").read_text())
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +67,9 @@ def test_members_are_nested_tagged_runs_and_divergence_is_marked(tricks_project)
 
 
 def test_invalid_sweep_parameter_fails_before_any_member_runs(tricks_project):
-    with pytest.raises(ValueError, match=r"tricks\.sweeps\.dropout\.members\.on\.model\.options: cannot build 'simplenet'"):
+    with pytest.raises(
+        ValueError, match=r"tricks\.sweeps\.dropout\.members\.on\.model: options \['dropuot'\] are not options of 'simplenet'"
+    ):
         run(
             tricks_project,
             pipeline_names=["tricks"],
@@ -95,10 +99,14 @@ def test_batch_lr_grid_report_heat_map_and_runs(tricks_project):
     assert len({r.data.tags["mlflow.parentRunId"] for r in grid.values()}) == 1  # children of the one `kedro run --pipelines batch_lr`
     assert grid["bs_64.lr_1000"].info.status == "FAILED" and grid["bs_64.lr_0p01"].info.status == "FINISHED"
     assert grid["bs_64.lr_0p01"].data.params["training.batch_size"] == "64"
+    # typed blocks log the keys untyped ones did, in the member runs and in the run of the pipeline
+    assert {key: sorted(r.data.params) for key, r in grid.items()} == {key: PARAM_KEYS["batch_lr_member_run"] for key in grid}
+    parent = client.get_run(grid["bs_64.lr_0p01"].data.tags["mlflow.parentRunId"])
+    assert sorted(parent.data.params) == PARAM_KEYS["batch_lr_run"]
 
 
 def test_a_bad_grid_parameter_fails_before_any_member_runs(tricks_project):
-    with pytest.raises(ValueError, match=r"batch_lr\.learning_rates must be increasing"):
+    with pytest.raises(ValueError, match=r"batch_lr\.learning_rates: must be increasing"):
         run(tricks_project, pipeline_names=["batch_lr"], runtime_params={"batch_lr": {"learning_rates": [0.1, 0.01]}})
 
 

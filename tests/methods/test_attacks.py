@@ -1,14 +1,16 @@
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
+from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
-from practical_dl.methods.attacks import AdversarialTraining, AttackConfig, accuracy_under_attack, fgsm, pgd
+from practical_dl.methods.attacks import AdversarialParameters, AdversarialTraining, AttackConfig, accuracy_under_attack, fgsm, pgd
 from practical_dl.models.classifier import make_classifier
 from practical_dl.models.networks import SimpLeNet
-from practical_dl.project.training_setup import training_config
+from practical_dl.project.parameters import training_settings
 
 STANDARDISER = Standardiser(mean=(0.13,), std=(0.31,), scale=255.0)
 
@@ -122,17 +124,53 @@ def test_fit_passes_the_adversary_pixel_space_batches_and_labels():
 @pytest.mark.parametrize(
     "block, message",
     [
-        ({"epsilon": -0.1}, "simplenet_robust.training.adversarial.epsilon"),
-        ({"epsilon": 0.1, "fraction": 0}, "simplenet_robust.training.adversarial.fraction"),
-        ({"attack": "deepfool"}, "simplenet_robust.training.adversarial.attack"),
-        ({"eps": 0.1}, "simplenet_robust.training.adversarial.eps"),
+        ({"epsilon": -0.1}, r"simplenet_robust\.training\.adversarial\.epsilon: must be > 0, got -0\.1"),
+        ({"epsilon": 1.5}, r"simplenet_robust\.training\.adversarial\.epsilon: must be <= 1"),
+        ({"epsilon": 0.1, "fraction": 0}, r"simplenet_robust\.training\.adversarial\.fraction: must be > 0, got 0"),
+        ({"attack": "deepfool"}, r"simplenet_robust\.training\.adversarial\.attack: must be one of 'fgsm' or 'pgd', got 'deepfool'"),
+        ({"steps": 0}, r"simplenet_robust\.training\.adversarial\.steps: must be > 0"),
+        ({"step_fraction": 3}, r"simplenet_robust\.training\.adversarial\.step_fraction: must be <= 2"),
+        ({"eps": 0.1}, r"unknown parameter simplenet_robust\.training\.adversarial\.eps"),
     ],
 )
 def test_bad_adversarial_training_parameters_name_the_parameter(block, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-        training_config({}, {"adversarial": block}, where="simplenet_robust.training")
+    with pytest.raises(ParameterError, match=message):
+        training_settings({}, {"adversarial": block}, where="simplenet_robust.training")
 
 
 def test_bad_attack_parameters_name_the_parameter():
-    with pytest.raises(ValueError, match=r"adversarial\.attacks\.pgd\.steps"):
+    with pytest.raises(ParameterError, match=r"adversarial\.attacks\.pgd\.steps: must be > 0, got 0"):
         AttackConfig.from_dict({"kind": "pgd", "steps": 0}, where="adversarial.attacks.pgd")
+    with pytest.raises(ParameterError, match=r"adversarial\.attacks\.pgd\.step_fraction: must be <= 1"):
+        AttackConfig.from_dict({"kind": "pgd", "step_fraction": 1.5}, where="adversarial.attacks.pgd")
+
+
+ADVERSARIAL = {"epsilons": [0, 0.1, 0.2], "attacks": {"fgsm": {"kind": "fgsm"}}}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"epsilons": []}, r"adversarial\.epsilons: must be a non-empty list"),
+        ({"epsilons": [0.2, 0.1]}, r"adversarial\.epsilons: must be increasing"),
+        ({"epsilons": [0, 1.5]}, r"adversarial\.epsilons\[1\]: must be <= 1, got 1\.5"),
+        ({"attacks": {}}, r"adversarial\.attacks: must have at least 1 item"),
+        ({"attacks": {"pgd": {"kind": "cw"}}}, r"adversarial\.attacks\.pgd\.kind: must be one of 'fgsm' or 'pgd'"),
+        ({"test_images": 5}, r"adversarial\.test_images: must be >= 10, got 5"),
+        ({"batch_size": 0}, r"adversarial\.batch_size: must be > 0, got 0"),
+        ({"examples": {"epsilons": [2]}}, r"adversarial\.examples\.epsilons\[0\]: must be <= 1"),
+        ({"epsilon": [0.1]}, r"unknown parameter adversarial\.epsilon:"),
+    ],
+)
+def test_bad_adversarial_parameters_name_the_parameter(change, message):
+    with pytest.raises(ParameterError, match=message):
+        AdversarialParameters.from_dict(ADVERSARIAL | change, "adversarial")
+
+
+def test_the_configured_adversarial_parameters_are_valid():
+    from tests.conftest import ROOT
+
+    adversarial = AdversarialParameters.from_dict(
+        yaml.safe_load((ROOT / "conf" / "base" / "parameters_adversarial.yml").read_text())["adversarial"], "adversarial"
+    )
+    assert adversarial.attacks["pgd"].steps == 10 and adversarial.test_images == 1000

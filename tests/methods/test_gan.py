@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from practical_dl.core.checkpoint import Checkpointer
+from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
 from practical_dl.methods.gan.latent import LatentGroup, interpolate, latent_arithmetic
 from practical_dl.methods.gan.scores import ClassifierProbe, FrechetDistance, inception_score
@@ -12,7 +13,7 @@ from practical_dl.methods.gan.training import GANConfig, build_gan, gan_step, tr
 from practical_dl.models.classifier import make_classifier
 from practical_dl.models.gan import Discriminator, Generator, LatentProjection
 from practical_dl.models.networks import SimpLeNet
-from practical_dl.pipelines.gan.nodes import check_gan_parameters
+from practical_dl.pipelines.gan.nodes import GanParameters
 
 
 def test_generator_and_discriminator_shapes():
@@ -196,29 +197,59 @@ def test_latent_arithmetic_picks_groups_by_digit_and_ink():
         make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28)
     )
     out = latent_arithmetic(
-        generator, probe, LatentGroup(7, "bold"), LatentGroup(7, "thin"), LatentGroup(1, "thin"), samples=200, group_size=4
+        generator,
+        probe,
+        LatentGroup(digit=7, style="bold"),
+        LatentGroup(digit=7, style="thin"),
+        LatentGroup(digit=1, style="thin"),
+        samples=200,
+        group_size=4,
     )
     assert set(out) == {"a", "b", "c", "result"}
     assert all(out[k]["images"].shape == (4, 1, 28, 28) for k in out)
     assert out["a"]["ink"].mean() >= out["b"]["ink"].mean()  # same candidates (digit 7), most against least ink
 
 
+ARITHMETIC = {"a": {"digit": 7, "style": "bold"}, "b": {"digit": 7, "style": "thin"}, "c": {"digit": 1, "style": "thin"}}
+
+
 @pytest.mark.parametrize(
     "gan, message",
     [
-        ({"training": {"lr": -1.0}}, r"gan\.training\.lr"),
-        ({"training": {"epochs": 0}}, r"gan\.training\.epochs"),
-        ({"training": {"real_label": 0.3}}, r"gan\.training\.real_label"),
-        ({"training": {"learning_rate": 0.1}}, r"gan\.training\.learning_rate"),
-        ({"training": {"checkpoint_every": -1}}, r"gan\.training\.checkpoint_every must be an integer >= 0"),
-        ({"training": {"resume": "yes"}}, r"gan\.training\.resume must be true or false"),
-        ({"training": {"generator_average": 1.0}}, r"gan\.training\.generator_average must be a decay in \[0, 1\)"),
-        ({"training": {"schedule": "cosine"}}, r"gan\.training\.schedule must be one of \('constant', 'linear'\)"),
-        ({"scores": {"samples": 0}}, r"gan\.scores\.samples"),
-        ({"arithmetic": {"a": {"digit": 7, "style": "italic"}}}, r"gan\.arithmetic\.a"),
-        ({"generator": {}}, r"gan\.generator"),
+        ({"training": {"lr": -1.0}}, r"gan\.training\.lr: must be > 0, got -1\.0"),
+        ({"training": {"lr": 1.0}}, r"gan\.training\.lr: must be < 1"),
+        ({"training": {"epochs": 0}}, r"gan\.training\.epochs: must be > 0, got 0"),
+        ({"training": {"batch_size": 2.5}}, r"gan\.training\.batch_size: must be an integer"),
+        ({"training": {"real_label": 0.3}}, r"gan\.training\.real_label: must be > 0\.5, got 0\.3"),
+        ({"training": {"beta1": 1.0}}, r"gan\.training\.beta1: must be < 1"),
+        ({"training": {"learning_rate": 0.1}}, r"unknown parameter gan\.training\.learning_rate"),
+        ({"training": {"checkpoint_every": -1}}, r"gan\.training\.checkpoint_every: must be >= 0, got -1"),
+        ({"training": {"resume": "yes"}}, r"gan\.training\.resume: must be true or false, got 'yes'"),
+        ({"training": {"generator_average": 1.0}}, r"gan\.training\.generator_average: must be < 1, got 1\.0"),
+        ({"training": {"generator_average": True}}, r"gan\.training\.generator_average: must be a decay in \[0, 1\)"),
+        ({"training": {"schedule": "cosine"}}, r"gan\.training\.schedule: must be one of 'constant' or 'linear', got 'cosine'"),
+        ({"training": {"precision": "fp16"}}, r"gan\.training\.precision: must be one of"),
+        ({"scores": {"samples": 0}}, r"gan\.scores\.samples: must be > 0, got 0"),
+        ({"interpolation": {"steps": 0}}, r"gan\.interpolation\.steps: must be > 0"),
+        (
+            {"arithmetic": {**ARITHMETIC, "a": {"digit": 7, "style": "italic"}}},
+            r"gan\.arithmetic\.a\.style: must be one of 'bold' or 'thin'",
+        ),
+        ({"arithmetic": {**ARITHMETIC, "b": {"digit": -1, "style": "thin"}}}, r"gan\.arithmetic\.b\.digit: must be >= 0"),
+        ({"arithmetic": {"a": ARITHMETIC["a"]}}, r"missing parameter gan\.arithmetic\.b"),
+        ({"generator": {}}, r"unknown parameter gan\.generator"),
     ],
 )
 def test_bad_gan_parameters_name_the_parameter(gan, message):
-    with pytest.raises(ValueError, match=message):
-        check_gan_parameters(gan)
+    with pytest.raises(ParameterError, match=message):
+        GanParameters.from_dict({"arithmetic": ARITHMETIC, **gan}, "gan")
+
+
+def test_the_configured_gan_parameters_are_valid():
+    import yaml
+
+    from tests.conftest import ROOT
+
+    gan = GanParameters.from_dict(yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())["gan"], "gan")
+    assert gan.training.discriminator_features == 16 and gan.arithmetic.c == LatentGroup(digit=1, style="thin")
+    assert str(gan.arithmetic.a) == "bold 7"

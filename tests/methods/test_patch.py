@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from practical_dl.core.params import ParameterError
 from practical_dl.methods.patch import PatchConfig, _placed, paste, random_positions, targeted_success, train_patch
 
 
@@ -51,10 +52,22 @@ def test_training_placements_draw_the_patch_and_keep_the_rest():
     assert centres.std(0).min() > 2  # at many positions
 
 
-def test_bad_settings_are_named():
-    for bad, name in (({"size": 0}, "size"), ({"target": -1}, "target"), ({"scale": (1.2, 0.8)}, "scale"), ({"step_size": 0}, "step_size")):
-        with pytest.raises(ValueError, match=name):
-            PatchConfig(**bad)
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"size": 0}, r"patch\.size: must be > 0, got 0"),
+        ({"target": -1}, r"patch\.target: must be >= 0, got -1"),
+        ({"steps": True}, r"patch\.steps: must be an integer"),
+        ({"scale": (1.2, 0.8)}, r"patch\.scale: must be \[low, high\] with 0 < low <= high"),
+        ({"scale": (0, 0.8)}, r"patch\.scale\[0\]: must be > 0"),
+        ({"step_size": 0}, r"patch\.step_size: must be > 0, got 0"),
+        ({"step_size": 1.5}, r"patch\.step_size: must be <= 1"),
+        ({"rotation_degrees": 200}, r"patch\.rotation_degrees: must be <= 180"),
+    ],
+)
+def test_bad_settings_are_named(bad, message):
+    with pytest.raises(ParameterError, match=message):
+        PatchConfig.from_dict(bad, "patch")
 
 
 def test_a_patch_fools_a_model_that_looks_at_one_pixel_anywhere():

@@ -4,8 +4,7 @@ environment trains the longer recipes the default ones replaced."""
 import pytest
 
 from practical_dl import settings  # the project's own: its soft merge of environments, its resolvers
-from practical_dl.project.hooks.parameters import check_pipeline_parameters
-from practical_dl.project.training_setup import training_config
+from practical_dl.project.parameters import training_settings
 from tests.conftest import ROOT
 
 ENVIRONMENTS = sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name not in {"base", "local"})
@@ -42,16 +41,16 @@ def test_the_environments_are_found():
 
 @pytest.mark.parametrize("env", [None, *ENVIRONMENTS])
 def test_every_pipeline_accepts_the_parameters_of_every_environment(monkeypatch, env):
+    from kedro.validation.parameter_validator import ParameterValidator
+
     parameters = _parameters(env)
-    checked = 0
-    for _name, pipeline in _pipelines(monkeypatch, env):
-        check_pipeline_parameters(pipeline, parameters)  # raises naming the parameter at fault
-        checked += 1
-    assert checked >= 9
+    pipelines = dict(_pipelines(monkeypatch, env))  # values bound while building are validated here
+    ParameterValidator(pipelines).validate_raw_params(parameters)  # Kedro's own check of typed params: inputs
+    assert len(pipelines) >= 9
 
 
 def _recipe(parameters: dict, model: str) -> tuple[int, float]:
-    config = training_config(parameters["training_defaults"], parameters[model].get("training"), model)
+    config = training_settings(parameters["training_defaults"], parameters[model].get("training"), where=f"{model}.training")
     return config.epochs, config.lr
 
 
@@ -69,17 +68,27 @@ def test_long_trains_the_longer_recipes_and_base_the_shorter_ones():
     assert long["simplenet_plus"]["training"]["augment"] is True  # the full augmentation; base halves it
 
 
-def test_a_pipeline_registers_the_check_of_every_block_it_reads(monkeypatch):
-    """``kedro run --pipelines X`` imports X's package alone, so X's nodes register the checks of
-    every parameter block X reads (:mod:`practical_dl.project.parameter_checks`)."""
-    import ast
+def test_every_parameter_input_of_every_node_is_typed(monkeypatch):
+    """Kedro validates a ``params:`` input only when its node declares a Pydantic type for it, so
+    every one does: no node takes an untyped parameter dict."""
+    import inspect
+    import typing
 
-    from practical_dl.project.parameter_checks import CHECKS
+    from pydantic import BaseModel
 
-    pipelines = dict(_pipelines(monkeypatch, None))  # every pipeline imported: CHECKS holds every check
-    for name, pipeline in pipelines.items():
-        nodes = ROOT / "src" / "practical_dl" / "pipelines" / name / "nodes.py"
-        calls = ast.walk(ast.parse(nodes.read_text())) if nodes.exists() else ()
-        own = {c.args[0].value for c in calls if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "register_check"}
-        read = {n.removeprefix("params:") for n in pipeline.inputs() | pipeline.all_inputs() if n.startswith("params:")}
-        assert read & set(CHECKS) <= own, f"the {name} pipeline reads {sorted(read & set(CHECKS) - own)} but registers no check of them"
+    untyped, seen = [], 0
+    for name, pipeline in _pipelines(monkeypatch, None):
+        for node in pipeline.nodes:
+            hints = typing.get_type_hints(node.func)
+            if isinstance(node._inputs, dict):
+                arguments = list(node._inputs)
+            else:
+                arguments = [p.name for p in inspect.signature(node.func).parameters.values() if p.kind != p.KEYWORD_ONLY]
+            for argument, dataset in zip(arguments, node.inputs):
+                if dataset.startswith("params:"):
+                    seen += 1
+                    hint = hints.get(argument)
+                    if not (isinstance(hint, type) and issubclass(hint, BaseModel)):
+                        untyped.append(f"{name}: {node.name} reads {dataset} as {argument}: {hint}")
+    assert seen > 20
+    assert not untyped, "\n".join(untyped)

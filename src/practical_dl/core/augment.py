@@ -11,69 +11,54 @@ not that digit, and 2/5 come close to swapping), so reflecting teaches the wrong
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Literal
 
 import kornia.augmentation as K
 import numpy as np
 import torch
+from pydantic import AfterValidator, Field, StrictInt
 from torch import nn
 
-from practical_dl.core.params import settings_from_params
+from practical_dl.core.params import Flag, Fraction, PositiveInt, Probability, Settings, overrides_of
 
 MODES = ("on_the_fly", "materialise")
 
 
-@dataclass
-class AugmentConfig:
+def _low_high(scale: tuple[float, float]) -> tuple[float, float]:
+    if not 0 < scale[0] <= scale[1]:
+        raise ValueError("must be [low, high] with 0 < low <= high")
+    return scale
+
+
+class AugmentConfig(Settings):
     """``parameters_augmentation.yml``: ranges of the random transforms."""
 
-    rotation_degrees: float = 10.0  # uniform in [-r, r]
-    translate: float = 0.1  # fraction of the image size, in x and in y
-    scale: tuple[float, float] = (0.9, 1.1)
-    reflect: bool = False  # horizontal flips (off for digits)
-    p: float = 1.0  # probability that a sample is transformed at all
-    mode: str = "on_the_fly"  # on_the_fly: new draws every epoch; materialise: a k-times enlarged set, drawn once
-    materialise_factor: int = 4  # k: augmented copies per image in materialise mode
-    seed: int = 0  # for previews and for the materialised set
-    preview_images: int = 8
-    preview_draws: int = 6
-
-    def __post_init__(self) -> None:
-        self.scale = tuple(self.scale)
-        self.validate()
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any] | None, where: str = "augmentation") -> AugmentConfig:
-        """Build from a parameter block; errors name the parameter as ``where.key``."""
-        return settings_from_params(cls, params, where)
-
-    def validate(self) -> None:
-        def bad(name: str, why: str) -> None:
-            raise ValueError(f"{name} {why}, got {getattr(self, name)!r}")
-
-        if not 0 <= self.rotation_degrees <= 180:
-            bad("rotation_degrees", "must be in [0, 180]")
-        if not 0 <= self.translate < 1:
-            bad("translate", "must be a fraction in [0, 1)")
-        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1]:
-            bad("scale", "must be [low, high] with 0 < low <= high")
-        if not 0 <= self.p <= 1:
-            bad("p", "must be a probability in [0, 1]")
-        if self.mode not in MODES:
-            bad("mode", f"must be one of {MODES}")
-        if isinstance(self.materialise_factor, bool) or not isinstance(self.materialise_factor, int) or self.materialise_factor < 1:
-            bad("materialise_factor", "must be an integer >= 1")
-        for name in ("preview_images", "preview_draws"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                bad(name, "must be a positive integer")
+    rotation_degrees: Annotated[float, Field(ge=0, le=180)] = 10.0
+    """Uniform in [-r, r] degrees."""
+    translate: Fraction = 0.1
+    """Up to this fraction of the image size, in x and in y."""
+    scale: Annotated[tuple[float, float], AfterValidator(_low_high)] = (0.9, 1.1)
+    """[low, high] zoom range."""
+    reflect: Flag = False
+    """Horizontal flips (off for digits: a mirrored 2, 3, 7 is not a digit)."""
+    p: Probability = 1.0
+    """Probability that a sample is transformed at all."""
+    mode: Literal[MODES] = "on_the_fly"
+    """on_the_fly: new draws every epoch; materialise: a k-times enlarged set, drawn once."""
+    materialise_factor: PositiveInt = 4
+    """k: augmented copies per image in materialise mode."""
+    seed: StrictInt = 0
+    """For previews and for the materialised set."""
+    preview_images: PositiveInt = 8
+    preview_draws: PositiveInt = 6
 
     @property
     def is_identity(self) -> bool:
         return self.p == 0 or (self.rotation_degrees == 0 and self.translate == 0 and self.scale == (1.0, 1.0) and not self.reflect)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+#: An ``augment:`` mapping in a ``training`` block: the ``augmentation`` block with some settings changed.
+AugmentOverrides = overrides_of(AugmentConfig, "AugmentOverrides")
 
 
 def build_augmentation(config: AugmentConfig) -> nn.Module:

@@ -21,14 +21,15 @@ torchattacks has had no release since 2023 while ART brings a framework of its o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, StrictInt
 from torch import nn
 
-from practical_dl.core.params import check_known_keys, settings_from_params
+from practical_dl.core.config import Device
+from practical_dl.core.params import Flag, IncreasingList, PositiveInt, Settings
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -82,34 +83,17 @@ def pgd(
     return x_adv
 
 
-@dataclass
-class AttackConfig:
+class AttackConfig(Settings):
     """One attack (``parameters_adversarial.yml``).
 
     ``steps`` and ``step_fraction`` are PGD's: each step moves pixels by ``step_fraction * epsilon``
     (Madry et al.'s rule of thumb is a total travel of 2.5 epsilon: steps x step_fraction = 2.5).
     """
 
-    kind: str = "fgsm"
-    steps: int = 10
-    step_fraction: float = 0.25
-    random_start: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in ATTACKS:
-            raise ValueError(f"kind must be one of {ATTACKS}, got {self.kind!r}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if not isinstance(self.step_fraction, (int, float)) or not 0 < self.step_fraction <= 1:
-            raise ValueError(f"step_fraction must be in (0, 1], got {self.step_fraction!r}")
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any] | None, where: str) -> AttackConfig:
-        """Build from a parameter block; errors name the parameter as ``where.key``."""
-        return settings_from_params(cls, params, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    kind: Literal[ATTACKS] = "fgsm"
+    steps: PositiveInt = 10
+    step_fraction: Annotated[float, Field(gt=0, le=1)] = 0.25
+    random_start: Flag = False
 
     def __call__(
         self, forward: Forward, x: torch.Tensor, y: torch.Tensor, epsilon: float, generator: torch.Generator | None = None
@@ -119,15 +103,11 @@ class AttackConfig:
         return pgd(forward, x, y, epsilon, self.steps, self.step_fraction * epsilon, self.random_start, generator)
 
 
-def check_epsilon(value: Any, where: str) -> float:
-    """An L-infinity radius in pixel units: a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"parameter {where} must be a number in [0, 1] (pixel intensities), got {value!r}")
-    return float(value)
+#: An L-infinity radius in pixel units: a number in [0, 1].
+Epsilon = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
-@dataclass
-class AdversarialTraining:
+class AdversarialTraining(Settings):
     """Adversarial examples mixed into training batches (Goodfellow et al. 2015).
 
     A ``fraction`` of every training batch (the batch is already in random order) is replaced by
@@ -136,29 +116,14 @@ class AdversarialTraining:
     catastrophic over-fitting of plain FGSM training.
     """
 
-    epsilon: float = 0.3
-    fraction: float = 0.5
-    attack: str = "fgsm"
-    steps: int = 1
-    step_fraction: float = 1.25
-    random_start: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not 0 < self.epsilon <= 1:
-            raise ValueError(f"epsilon must be a number in (0, 1] (pixel intensities), got {self.epsilon!r}")
-        if not 0 < self.fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}")
-        if self.attack not in ATTACKS:
-            raise ValueError(f"attack must be one of {ATTACKS}, got {self.attack!r}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if not 0 < self.step_fraction <= 2:
-            raise ValueError(f"step_fraction must be in (0, 2], got {self.step_fraction!r}")
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any] | None, where: str) -> AdversarialTraining:
-        """Build from a parameter block; errors name the parameter as ``where.key``."""
-        return settings_from_params(cls, params, where)
+    epsilon: Annotated[float, Field(gt=0, le=1)] = 0.3
+    """L-infinity radius in pixel units (images in [0, 1])."""
+    fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """Share of every training batch replaced by adversarial examples."""
+    attack: Literal[ATTACKS] = "fgsm"
+    steps: PositiveInt = 1
+    step_fraction: Annotated[float, Field(gt=0, le=2)] = 1.25
+    random_start: Flag = True
 
     def __call__(self, forward: Forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The batch ``x`` (in [0, 1]) with its first ``fraction`` replaced by adversarial examples."""
@@ -196,27 +161,29 @@ def accuracy_under_attack(
     return accuracies
 
 
-ADVERSARIAL_KEYS = {"models", "robust_models", "baseline", "epsilons", "attacks", "test_images", "seed", "batch_size", "device", "examples"}
+class AttackExamples(Settings):
+    """The grid of clean and adversarial digits in the report."""
+
+    epsilons: list[Epsilon] = [0.1, 0.2, 0.3]
+    per_class: PositiveInt = 1
 
 
-def check_adversarial_parameters(params: dict[str, Any]) -> dict[str, AttackConfig]:
-    """Validate the ``adversarial`` block; return its attacks by name. Errors name the parameter."""
-    check_known_keys(params, ADVERSARIAL_KEYS, "adversarial")
-    epsilons = params.get("epsilons")
-    if not isinstance(epsilons, list) or not epsilons:
-        raise ValueError(f"parameter adversarial.epsilons must be a non-empty list, got {epsilons!r}")
-    values = [check_epsilon(e, f"adversarial.epsilons[{i}]") for i, e in enumerate(epsilons)]
-    if values != sorted(values):
-        raise ValueError(f"parameter adversarial.epsilons must be in increasing order, got {epsilons}")
-    for i, e in enumerate((params.get("examples") or {}).get("epsilons") or []):
-        check_epsilon(e, f"adversarial.examples.epsilons[{i}]")
-    attacks = params.get("attacks")
-    if not isinstance(attacks, dict) or not attacks:
-        raise ValueError(f"parameter adversarial.attacks must map attack names to settings, got {attacks!r}")
-    limit = params.get("test_images")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 10):
-        raise ValueError(f"parameter adversarial.test_images must be an integer >= 10 or null (the whole test split), got {limit!r}")
-    batch = params.get("batch_size", 500)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"parameter adversarial.batch_size must be a positive integer, got {batch!r}")
-    return {name: AttackConfig.from_dict(spec, f"adversarial.attacks.{name}") for name, spec in attacks.items()}
+class AdversarialParameters(Settings):
+    """The ``adversarial`` block (``parameters_adversarial.yml``): who is attacked, how, and how hard."""
+
+    models: list[str] | None = None
+    """Models attacked; null: every model of ``trained_models``."""
+    robust_models: list[str] = []
+    """Models trained with adversarial examples, attacked beside the others."""
+    baseline: str | None = None
+    """What the robust models are compared with in the report."""
+    epsilons: IncreasingList[Epsilon]
+    """L-infinity radii in pixel units, increasing; 0 is clean accuracy."""
+    attacks: Annotated[dict[str, AttackConfig], Field(min_length=1)]
+    """Attacks by name."""
+    test_images: Annotated[StrictInt, Field(ge=10)] | None = None
+    """A seeded, stratified subset of the test split; null: all of it."""
+    seed: StrictInt = 0
+    batch_size: PositiveInt = 500
+    device: Device = "auto"
+    examples: AttackExamples = AttackExamples()

@@ -24,52 +24,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, StrictInt, field_validator
 
-from practical_dl.core.params import settings_from_params
+from practical_dl.core.params import NonNegativeInt, PositiveFloat, PositiveInt, Settings
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
-@dataclass
-class PatchConfig:
-    """How a patch is optimised (``parameters_patch.yml``)."""
+class PatchTraining(Settings):
+    """How a patch is optimised, whatever its size and target (``parameters_patch.yml``: ``patch.training``)."""
 
-    size: int = 8  # side of the square, in pixels
-    target: int = 0  # the class the patch asks for
-    steps: int = 300
-    batch_size: int = 128
-    step_size: float = 0.05  # the first signed step per pixel; it decays to 0 on a cosine
-    rotation_degrees: float = 15.0  # training placements: rotated by up to this many degrees ...
-    scale: tuple[float, float] = (0.8, 1.2)  # ... and scaled by a factor in this range
-    seed: int = 0
+    steps: PositiveInt = 300
+    batch_size: PositiveInt = 128
+    step_size: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.05
+    """The first signed step per pixel; it decays to 0 on a cosine."""
+    rotation_degrees: Annotated[float, Field(ge=0, le=180, allow_inf_nan=False)] = 15.0
+    """Training placements: rotated by up to this many degrees ..."""
+    scale: tuple[PositiveFloat, PositiveFloat] = (0.8, 1.2)
+    """... and scaled by a factor in this range [low, high]."""
+    seed: StrictInt = 0
 
-    def __post_init__(self) -> None:
-        for name in ("size", "steps", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.target, bool) or not isinstance(self.target, int) or self.target < 0:
-            raise ValueError(f"target must be a class index >= 0, got {self.target!r}")
-        if not isinstance(self.step_size, (int, float)) or not 0 < self.step_size <= 1:
-            raise ValueError(f"step_size must be a number in (0, 1], got {self.step_size!r}")
-        if not 0 <= self.rotation_degrees <= 180:
-            raise ValueError(f"rotation_degrees must be in [0, 180], got {self.rotation_degrees!r}")
-        low, high = self.scale
-        if not 0 < low <= high:
-            raise ValueError(f"scale must be [low, high] with 0 < low <= high, got {self.scale!r}")
-        self.scale = (float(low), float(high))
-
+    @field_validator("scale")
     @classmethod
-    def from_dict(cls, params: dict[str, Any] | None, where: str = "patch") -> PatchConfig:
-        return settings_from_params(cls, params, where)
+    def _low_then_high(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        if scale[0] > scale[1]:
+            raise ValueError("must be [low, high] with 0 < low <= high")
+        return scale
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+class PatchConfig(PatchTraining):
+    """How a patch of one size asking for one class is optimised."""
+
+    size: PositiveInt = 8
+    """Side of the square, in pixels."""
+    target: NonNegativeInt = 0
+    """The class the patch asks for."""
 
 
 def random_positions(n: int, image_size: int, size: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -23,13 +23,49 @@ _active_project: Path | None = None
 
 
 class ProjectContext(KedroContext):
-    """Kedro's context, which also hands its config loader to the pipeline factories."""
+    """Kedro's context, which also hands its config loader to the pipeline factories and words a
+    failed validation of typed parameters in the project's terms."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         global _active_loader, _active_project
         _active_loader = self.config_loader
         _active_project = Path(self.project_path)
+
+    def _get_validated_params(self) -> dict[str, Any]:
+        """Kedro's validated parameters; a failure raises :class:`~practical_dl.core.params.ParameterError`
+        with one line per mistake (``invalid parameter simplenet.training.lr: must be > 0, got -1``)."""
+        from kedro.validation.exceptions import ParameterValidationError
+
+        try:
+            return super()._get_validated_params()
+        except ParameterValidationError as exc:
+            raise parameter_error(self.config_loader["parameters"], self._pipelines_to_validate, exc) from None
+
+
+def parameter_error(raw: dict[str, Any], scope: list[str] | None, failure: Exception) -> Exception:
+    """The project's message for Kedro's failed validation: each typed block validated again by its type."""
+    from kedro.framework.project import pipelines
+    from kedro.validation.type_extractor import TypeExtractor
+    from kedro.validation.utils import _MISSING, _unwrap_optional, resolve_nested_dict_path
+    from pydantic import BaseModel
+
+    from practical_dl.core.params import ParameterError, settings_from_params
+
+    names = list(pipelines) if scope is None else scope
+    requirements = TypeExtractor({name: pipelines[name] for name in names}).extract_types_from_pipelines()
+    lines = []
+    for key, expected in requirements.items():
+        value, model = resolve_nested_dict_path(raw, key), _unwrap_optional(expected)
+        if value is _MISSING or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        try:
+            settings_from_params(model, value, key)
+        except ParameterError as exc:
+            lines.extend(str(exc).splitlines())
+    if not lines:  # not a mistake the types describe: Kedro's own words
+        return failure
+    return ParameterError("\n".join(dict.fromkeys(lines)))
 
 
 def _loader_and_root(project_path: Path | None = None) -> tuple[AbstractConfigLoader, Path]:

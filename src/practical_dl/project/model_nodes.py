@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.distributed import from_environment
 from practical_dl.core.engine import fit, predict
 from practical_dl.core.runtime import set_seed
@@ -17,6 +17,14 @@ from practical_dl.models.classifier import DigitClassifier, make_classifier
 from practical_dl.models.networks import count_parameters
 from practical_dl.project import tracking
 from practical_dl.project.figures import confusion_matrix_figure, image_grid_figure
+from practical_dl.project.parameters import (
+    EvaluationParameters,
+    ModelSpec,
+    RegistryParameters,
+    TrainingOverrides,
+    TrainingSettings,
+    training_settings,
+)
 from practical_dl.project.reporting import metric_values
 from practical_dl.project.tracking import HISTORY_METRICS, EpochMetrics
 from practical_dl.project.training_setup import (
@@ -25,7 +33,6 @@ from practical_dl.project.training_setup import (
     model_from_params,
     training_adversary,
     training_checkpointer,
-    training_config,
     training_data,
 )
 
@@ -36,10 +43,10 @@ def train_model(
     train_split: dict[str, np.ndarray],
     validation_split: dict[str, np.ndarray],
     standardisation_stats: dict,
-    model_params: dict[str, Any],
-    training_params: dict[str, Any],
-    training_defaults: dict[str, Any],
-    augmentation_params: dict[str, Any],
+    model_params: ModelSpec,
+    training_params: TrainingOverrides,
+    training_defaults: TrainingSettings,
+    augmentation_params: AugmentConfig,
     *,
     model: str = "model",
 ) -> tuple[DigitClassifier, pd.DataFrame]:
@@ -58,16 +65,16 @@ def train_model(
     ``<checkpoint_dir>/<model>.safetensors``; the next run with the same settings goes on from
     it (a model whose training had finished is not trained again), unless ``resume`` is off.
     """
-    label = model_params.get("label", model_params.get("name"))
-    config = training_config(training_defaults, training_params, where=f"{label}.training")
+    label = model_params.display_name
+    config = training_settings(training_defaults, training_params, where=f"{model}.training")
     set_seed(config.seed)
-    images, labels, augment = training_data(train_split, config, augmentation_params, where=f"{label}.training")
-    network = model_from_params(model_params, f"{label}.model", in_channels=images.shape[1], image_size=images.shape[-1])
+    images, labels, augment = training_data(train_split, config, augmentation_params, where=f"{model}.training")
+    network = model_from_params(model_params, f"{model}.model", in_channels=images.shape[1], image_size=images.shape[-1])
     standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
     identity = (
-        model_params,
+        model_params.to_dict(),
         standardisation_stats,
-        augmentation_params if config.augment is not False else None,
+        augmentation_params.to_dict() if config.augment is not False else None,
         data_identity(images, labels),
     )
     checkpointer = training_checkpointer(config, model, *identity)
@@ -95,7 +102,7 @@ def train_model(
     history["best_epoch"] = result.best_epoch
     history["diverged"] = result.diverged
     tracker.log({"best_epoch": result.best_epoch})
-    classifier = make_classifier(result.model.to("cpu"), standardiser, model_params, images.shape[1], images.shape[-1])
+    classifier = make_classifier(result.model.to("cpu"), standardiser, model_params.to_dict(), images.shape[1], images.shape[-1])
     return classifier, history
 
 
@@ -119,8 +126,8 @@ def evaluate_model(
     classifier: DigitClassifier,
     training_history: pd.DataFrame,
     test_split: dict[str, np.ndarray],
-    model_params: dict[str, Any],
-    evaluation_params: dict[str, Any],
+    model_params: ModelSpec,
+    evaluation_params: EvaluationParameters,
 ) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame, Figure, Figure]:
     """Test error of one trained classifier, with its confusion matrix, per-class scores and mistakes.
 
@@ -130,7 +137,7 @@ def evaluate_model(
     images, labels = test_split["images"], test_split["labels"].astype(np.int64)
     model = classifier.network
     label = classifier.label
-    logits = predict(model, images, classifier.standardiser, device=evaluation_params.get("device", "auto"))
+    logits = predict(model, images, classifier.standardiser, device=evaluation_params.device)
     probs = torch.softmax(logits, 1)
     confidence, predicted = probs.max(1)
     predicted = predicted.numpy()
@@ -144,7 +151,7 @@ def evaluate_model(
         "test_accuracy": accuracy,
         "test_error_percent": 100 * int((predicted != labels).sum()) / len(labels),  # 20.8, not 20.799999999999997
         "test_loss": loss,
-        "reference_error_percent": model_params.get("reference_error_percent"),
+        "reference_error_percent": model_params.reference_error_percent,
         "parameters": count_parameters(model),
         "best_epoch": int(training_history["best_epoch"].iloc[-1]),
         "epochs_trained": int(training_history["epoch"].max()),
@@ -161,7 +168,7 @@ def evaluate_model(
     cm_fig = confusion_matrix_figure(matrix, f"{label}: test confusion matrix ({metrics['test_error_percent']:.2f}% error)")
     wrong = np.flatnonzero(predicted != labels)
     # most confident mistakes first: the most instructive ones
-    wrong = wrong[np.argsort(-confidence.numpy()[wrong], kind="stable")][: int(evaluation_params.get("misclassified_to_show", 40))]
+    wrong = wrong[np.argsort(-confidence.numpy()[wrong], kind="stable")][: evaluation_params.misclassified_to_show]
     grid = image_grid_figure(
         images[wrong],
         [f"{labels[i]}→{predicted[i]} ({confidence[i]:.0%})" for i in wrong],
@@ -172,12 +179,12 @@ def evaluate_model(
 
 
 def register_model(
-    classifier: DigitClassifier, test_metrics: dict, test_split: dict[str, np.ndarray], registry: dict[str, Any], *, model: str
+    classifier: DigitClassifier, test_metrics: dict, test_split: dict[str, np.ndarray], registry: RegistryParameters, *, model: str
 ) -> dict:
     """Log the classifier as an MLflow model (it takes raw images and prepares them itself, see
     ``practical_dl.serving.mlflow_model``) and register it as a new version of ``<prefix>_<model>``, tagged
     with its test error."""
-    if not registry.get("register", True):
+    if not registry.enabled:
         return {"registered": False}
     tags = {
         "label": classifier.label,
@@ -186,5 +193,5 @@ def register_model(
         "test_images": str(test_metrics["test_images"]),
     }
     return tracking.register_classifier(
-        classifier, f"{model}_pyfunc", f"{registry.get('name_prefix', 'practical_dl')}_{model}", test_split["images"][0], tags
+        classifier, f"{model}_pyfunc", f"{registry.name_prefix}_{model}", test_split["images"][0], tags
     )

@@ -6,6 +6,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
+from practical_dl.core.params import ParameterError
 from practical_dl.project.context import load_project_parameters
 from practical_dl.project.model_nodes import evaluate_model, register_model, train_model
 
@@ -36,11 +37,13 @@ def model_training_template(model: str) -> Pipeline:
 
 def trained_model_names(parameters: dict | None = None) -> list[str]:
     """Namespaces of the models to train, from the parameters."""
+    from practical_dl.project.parameters import TrainedModels  # torch, imported when pipelines are built
+
     parameters = parameters if parameters is not None else load_project_parameters()
-    names = parameters.get("trained_models") or []
+    names = TrainedModels.from_dict(parameters.get("trained_models") or [], "trained_models").root
     missing = [n for n in names if n not in parameters]
     if missing:
-        raise ValueError(f"parameter trained_models lists {missing}, which have no parameter block of their own")
+        raise ParameterError(f"invalid parameter trained_models: {missing} have no parameter block of their own; add one or remove them")
     return list(names)
 
 

@@ -1,6 +1,4 @@
-"""One model's parameter blocks -> its network, training configuration, training data and
-checkpointer, with errors that name the parameter at fault. Used by the nodes and by the hook
-that checks parameters before a run."""
+"""One model's typed parameter blocks -> its network, training data, standardiser and checkpointer."""
 
 from __future__ import annotations
 
@@ -15,48 +13,25 @@ from torch import nn
 from practical_dl.core.augment import AugmentConfig, build_augmentation, materialise
 from practical_dl.core.checkpoint import Checkpointer, settings_fingerprint
 from practical_dl.core.config import TrainConfig
-from practical_dl.core.params import deep_merge
+from practical_dl.core.params import ParameterError, merged
 from practical_dl.core.standardise import Standardiser
 from practical_dl.methods.attacks import AdversarialTraining
-from practical_dl.models.networks import MODEL_REGISTRY, build_model
+from practical_dl.models.networks import build_model
+from practical_dl.project.parameters import ModelSpec, TrainingSettings
 
 
-def training_config(defaults: dict[str, Any] | None, overrides: dict[str, Any] | None, where: str) -> TrainConfig:
-    """``training_defaults`` updated with a model's own ``training`` block (nested blocks such as
-    ``adversarial`` merged key by key, see :func:`~practical_dl.core.params.deep_merge`)."""
-    config = TrainConfig.from_dict(deep_merge(defaults, overrides), where=where)
-    training_adversary(config, where)  # checks the adversarial block, if any
-    return config
-
-
-def training_adversary(config: TrainConfig, where: str = "training") -> AdversarialTraining | None:
+def training_adversary(config: TrainingSettings) -> AdversarialTraining | None:
     """The adversarial examples mixed into training batches, when ``adversarial`` is set."""
-    if config.adversarial is None:
-        return None
-    if not isinstance(config.adversarial, dict):
-        raise ValueError(f"parameter {where}.adversarial must be a mapping (epsilon, fraction, attack, ...), got {config.adversarial!r}")
-    return AdversarialTraining.from_dict(config.adversarial, where=f"{where}.adversarial")
+    return config.adversarial
 
 
-def model_from_params(model_params: dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28) -> nn.Module:
-    """Build the model described by a ``model`` parameter block::
-
-    model:
-      name: simplenet          # a key of practical_dl.models.networks.MODEL_REGISTRY
-      label: SimpLeNet         # how reports name it
-      options: {dropout: 0.0}  # keyword arguments of the architecture
-    """
-    if not isinstance(model_params, dict) or "name" not in model_params:
-        raise ValueError(f"parameter {where} must be a mapping with a 'name' (one of {sorted(MODEL_REGISTRY)})")
-    name = model_params["name"]
-    if name not in MODEL_REGISTRY:
-        raise ValueError(f"parameter {where}.name: unknown model name {name!r}; known models: {sorted(MODEL_REGISTRY)}")
-    options = dict(model_params.get("options") or {})
-    options.setdefault("num_classes", int(model_params.get("num_classes", 10)))
+def model_from_params(spec: ModelSpec | dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28) -> nn.Module:
+    """Build the network a ``model`` block describes (:class:`~practical_dl.project.parameters.ModelSpec`)."""
+    spec = ModelSpec.from_dict(spec, where)
     try:
-        return build_model(name, in_channels=in_channels, image_size=image_size, **options)
+        return build_model(spec.name, in_channels=in_channels, image_size=image_size, num_classes=spec.num_classes, **spec.options)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"parameter {where}.options: cannot build {name!r}: {exc}") from None
+        raise ParameterError(f"invalid parameter {where}.options: cannot build {spec.name!r}: {exc}") from None
 
 
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -70,20 +45,19 @@ def input_standardiser(config: TrainConfig, stats: dict, channels: int) -> Stand
     return Standardiser.from_stats(stats) if config.standardise else Standardiser.identity(channels, scale=float(stats.get("scale", 255.0)))
 
 
-def augmentation_config(config: TrainConfig, augmentation_params: dict[str, Any] | None, where: str = "training") -> AugmentConfig | None:
+def augmentation_config(config: TrainingSettings, augmentation: AugmentConfig, where: str = "training") -> AugmentConfig | None:
     """The augmentation a model trains with: none when its ``augment`` is false, the shared
     ``augmentation`` block when it is true, and that block with some settings changed when it is
-    a mapping (``augment: {rotation_degrees: 5}``: a weaker augmentation for a short recipe).
-    Errors name the parameter (``<where>.augment.<setting>``)."""
+    a mapping (``augment: {rotation_degrees: 5}``: a weaker augmentation for a short recipe)."""
     if config.augment is False:
         return None
     if config.augment is True:
-        return AugmentConfig.from_dict(augmentation_params)
-    return AugmentConfig.from_dict(deep_merge(augmentation_params, config.augment), where=f"{where}.augment")
+        return augmentation
+    return merged(AugmentConfig, augmentation, config.augment, where=f"{where}.augment")
 
 
 def training_data(
-    split: dict[str, np.ndarray], config: TrainConfig, augmentation_params: dict[str, Any] | None, where: str = "training"
+    split: dict[str, np.ndarray], config: TrainingSettings, augmentation: AugmentConfig, where: str = "training"
 ) -> tuple[np.ndarray, np.ndarray, nn.Module | None]:
     """Training images and labels, and the on-device augmentation to apply to them
     (:func:`augmentation_config`).
@@ -92,7 +66,7 @@ def training_data(
     ``materialise`` returns a k-times enlarged set drawn once, and no transform.
     """
     images, labels = split["images"], split["labels"]
-    aug = augmentation_config(config, augmentation_params, where)
+    aug = augmentation_config(config, augmentation, where)
     if aug is None:
         return images, labels, None
     if aug.mode == "materialise":

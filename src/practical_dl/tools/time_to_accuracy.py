@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.engine import fit, predict
 from practical_dl.core.runtime import set_seed
-from practical_dl.project.training_setup import input_standardiser, model_from_params, training_adversary, training_config, training_data
+from practical_dl.project.parameters import ModelSpec, training_settings
+from practical_dl.project.training_setup import input_standardiser, model_from_params, training_adversary, training_data
 
 logger = logging.getLogger("practical_dl.tools.time_to_accuracy")
 
@@ -68,12 +70,13 @@ class TargetWatch:
 def measure(name: str, params: dict[str, Any], splits: dict[str, Any], target: float, full: bool) -> dict[str, Any]:
     """Train model ``name`` as the training pipeline does, watching for ``target`` (validation error, %)."""
     block = params[name]
-    model_params = block["model"]
-    label = model_params.get("label", name)
-    config = training_config(params.get("training_defaults"), block.get("training"), where=f"{label}.training")
+    model_params = ModelSpec.from_dict(block["model"], f"{name}.model")
+    label = model_params.label or name
+    config = training_settings(params.get("training_defaults"), block.get("training"), where=f"{name}.training")
     set_seed(config.seed)
-    images, labels, augment = training_data(splits["train_split"], config, params.get("augmentation"), where=f"{label}.training")
-    network = model_from_params(model_params, f"{label}.model", images.shape[1], images.shape[-1])
+    augmentation = AugmentConfig.from_dict(params.get("augmentation"), "augmentation")
+    images, labels, augment = training_data(splits["train_split"], config, augmentation, where=f"{name}.training")
+    network = model_from_params(model_params, f"{name}.model", images.shape[1], images.shape[-1])
     standardiser = input_standardiser(config, splits["standardisation_stats"], images.shape[1])
     watch = TargetWatch(target, stop=not full)
     validation = (splits["validation_split"]["images"], splits["validation_split"]["labels"])

@@ -7,41 +7,56 @@ import math
 import pytest
 import yaml
 
-from practical_dl.pipelines.batch_lr.nodes import check_batch_lr_parameters, grid_members, report_batch_lr
+from practical_dl.core.params import ParameterError
+from practical_dl.pipelines.batch_lr.nodes import BatchLrParameters, grid_members, member_settings, report_batch_lr
 from practical_dl.project.figures import close
+from practical_dl.project.parameters import TrainingSettings
 from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
 
 BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_batch_lr.yml").read_text())["batch_lr"]
 
 
+def _params(raw):
+    return BatchLrParameters.from_dict(raw, "batch_lr")
+
+
 def test_one_member_per_pair_with_names_kedro_accepts():
-    members = grid_members(BASE)
+    members = grid_members(_params(BASE))
     assert len(members) == len(BASE["batch_sizes"]) * len(BASE["learning_rates"])
     assert set(members.values()) == {(b, float(r)) for b in BASE["batch_sizes"] for r in BASE["learning_rates"]}
     assert members[("bs_4", "lr_0p0001")] == (4, 0.0001)
     assert members[("bs_1024", "lr_1")] == (1024, 1.0)
     assert all("." not in part and "-" not in part for pair in members for part in pair)
-    assert grid_members({"batch_sizes": [8], "learning_rates": [1e-05]}) == {("bs_8", "lr_1em05"): (8, 1e-05)}
+    assert grid_members(_params(BASE | {"batch_sizes": [8], "learning_rates": [1e-05]})) == {("bs_8", "lr_1em05"): (8, 1e-05)}
+
+
+def test_a_pair_trains_with_its_batch_size_and_learning_rate_over_the_block_and_the_defaults():
+    config = member_settings(_params(BASE), TrainingSettings.from_dict(DEFAULTS), 16, 0.1)
+    assert (config.batch_size, config.lr, config.epochs, config.schedule) == (16, 0.1, BASE["training"]["epochs"], "constant")
 
 
 @pytest.mark.parametrize(
     "change, named",
     [
-        ({"batch_sizes": [64, 4]}, r"batch_lr\.batch_sizes must be increasing"),
-        ({"batch_sizes": [4, 0]}, r"batch_lr\.batch_sizes\[1\]"),
-        ({"learning_rates": [0.1, -1.0]}, r"batch_lr\.learning_rates\[1\]"),
-        ({"learning_rates": []}, r"batch_lr\.learning_rates"),
-        ({"training": {"lr": 0.1}}, r"batch_lr\.training\.batch_size and \.lr"),
-        ({"training": {"epochs": 0}}, r"batch_lr\.training\.epochs"),
-        ({"model": {"name": "resnet"}}, r"batch_lr\.model"),
-        ({"train_limit": 0}, r"batch_lr\.train_limit"),
-        ({"grid": 3}, r"batch_lr\.grid"),
+        ({"batch_sizes": [64, 4]}, r"batch_lr\.batch_sizes: must be increasing, got \[64, 4\]"),
+        ({"batch_sizes": [4, 0]}, r"batch_lr\.batch_sizes\[1\]: must be > 0, got 0"),
+        ({"batch_sizes": [4, 16.0]}, r"batch_lr\.batch_sizes\[1\]: must be an integer, got 16\.0"),
+        ({"learning_rates": [0.1, -1.0]}, r"batch_lr\.learning_rates\[1\]: must be > 0, got -1\.0"),
+        ({"learning_rates": []}, r"batch_lr\.learning_rates: must be a non-empty list"),
+        ({"training": {"lr": 0.1}}, r"batch_lr\.training: batch_size and lr are set by batch_lr\.batch_sizes and batch_lr\.learning_rates"),
+        ({"training": {"batch_size": 8}}, r"batch_lr\.training: batch_size and lr are set by"),
+        ({"training": {"epochs": 0}}, r"batch_lr\.training\.epochs: must be > 0, got 0"),
+        ({"model": {"name": "resnet"}}, r"batch_lr\.model\.name: must be one of .*simplenet"),
+        ({"model": {"name": "simplenet", "options": {"dropuot": 0.5}}}, r"batch_lr\.model: options \['dropuot'\] are not options"),
+        ({"train_limit": 0}, r"batch_lr\.train_limit: must be > 0, got 0"),
+        ({"not_learning_percent": 100}, r"batch_lr\.not_learning_percent: must be < 100, got 100"),
+        ({"grid": 3}, r"unknown parameter batch_lr\.grid: remove it"),
     ],
 )
 def test_bad_parameters_are_named(change, named):
-    with pytest.raises(ValueError, match=named):
-        check_batch_lr_parameters(copy.deepcopy(BASE) | change, DEFAULTS)
+    with pytest.raises(ParameterError, match=named):
+        _params(copy.deepcopy(BASE) | change)
 
 
 def _result(batch, lr, error, seconds=1.0, diverged=False):
@@ -65,7 +80,7 @@ def _report(errors, seconds=(9.0, 2.0, 3.0)):
         for (b, s), row in zip(zip(GRID["batch_sizes"], seconds), errors)
         for lr, e in zip(GRID["learning_rates"], row)
     ]
-    return report_batch_lr(GRID, *results)
+    return report_batch_lr(_params(BASE | GRID), *results)
 
 
 def test_the_heat_map_and_the_table_have_the_grid_of_the_parameters():

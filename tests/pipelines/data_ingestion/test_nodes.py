@@ -1,14 +1,25 @@
+import re
+
 import numpy as np
 import pytest
 
+from practical_dl.core.params import ParameterError
 from practical_dl.pipelines.data_ingestion.nodes import (
+    DataIngestionParameters,
     prepare_test_split,
     split_train_validation,
     stratified_indices,
     validate_images_and_labels,
 )
 
-PARAMS = {"validation_size": 0.2, "seed": 3, "num_classes": 10, "train_limit": None, "test_limit": None}
+RAW = {"validation_size": 0.2, "seed": 3, "num_classes": 10, "train_limit": None, "test_limit": None}
+
+
+def ingestion(**changes) -> DataIngestionParameters:
+    return DataIngestionParameters.from_dict({**RAW, **changes}, "data_ingestion")
+
+
+PARAMS = ingestion()
 
 
 @pytest.fixture
@@ -39,7 +50,7 @@ def test_split_is_stratified_disjoint_and_complete(raw):
 def test_split_is_seeded(raw):
     a, _ = split_train_validation(*raw, PARAMS)
     b, _ = split_train_validation(*raw, PARAMS)
-    c, _ = split_train_validation(*raw, {**PARAMS, "seed": 4})
+    c, _ = split_train_validation(*raw, ingestion(seed=4))
     np.testing.assert_array_equal(a["images"], b["images"])
     assert not np.array_equal(a["images"], c["images"])
 
@@ -52,15 +63,55 @@ def test_stratified_indices_exact_size():
 
 
 def test_train_limit_takes_a_stratified_subset(raw):
-    train, val = split_train_validation(*raw, {**PARAMS, "train_limit": 500})
+    train, val = split_train_validation(*raw, ingestion(train_limit=500))
     assert len(train["labels"]) + len(val["labels"]) == 500
     assert set(np.unique(train["labels"])) == set(range(10))
 
 
-@pytest.mark.parametrize("size", [0, 1, -0.1, 1.5, "0.1", None])
-def test_validation_size_outside_unit_interval(raw, size):
-    with pytest.raises(ValueError, match=r"data_ingestion\.validation_size"):
-        split_train_validation(*raw, {**PARAMS, "validation_size": size})
+@pytest.mark.parametrize(
+    ("size", "rule"),
+    [
+        (0, "must be > 0, got 0"),
+        (1, "must be < 1, got 1"),
+        (-0.1, "must be > 0, got -0.1"),
+        (1.5, "must be < 1, got 1.5"),
+        ("0.1", "must be a number, got '0.1'"),
+        (None, "must be a number, got None"),
+        (True, "must be a number, got True"),
+    ],
+)
+def test_validation_size_outside_unit_interval(size, rule):
+    with pytest.raises(ParameterError, match=r"^invalid parameter data_ingestion\.validation_size: " + re.escape(rule) + "$"):
+        ingestion(validation_size=size)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule"),
+    [
+        ("num_classes", 1, "must be >= 2, got 1"),
+        ("num_classes", 10.0, "must be an integer, got 10.0"),
+        ("num_classes", True, "must be an integer, got True"),
+        ("train_limit", 0, "must be > 0, got 0"),
+        ("test_limit", -5, "must be > 0, got -5"),
+        ("test_limit", 2.5, "must be an integer, got 2.5"),
+        ("seed", "3", "must be an integer, got '3'"),
+    ],
+)
+def test_other_parameters_are_checked(key, value, rule):
+    with pytest.raises(ParameterError, match=rf"^invalid parameter data_ingestion\.{key}: " + re.escape(rule) + "$"):
+        ingestion(**{key: value})
+
+
+def test_unknown_and_missing_parameters_are_named():
+    with pytest.raises(ParameterError, match=r"unknown parameter data_ingestion\.validaton_size: remove it or check its spelling"):
+        ingestion(validaton_size=0.1)
+    with pytest.raises(ParameterError, match=r"missing parameter data_ingestion\.seed"):
+        DataIngestionParameters.from_dict({"validation_size": 0.1, "num_classes": 10}, "data_ingestion")
+
+
+def test_a_validation_size_that_empties_a_split_is_reported(raw):
+    with pytest.raises(ValueError, match=r"data_ingestion\.validation_size=0\.0001 leaves an empty split of 1000 images"):
+        split_train_validation(*raw, ingestion(validation_size=0.0001))
 
 
 def test_count_mismatch_is_reported(raw):

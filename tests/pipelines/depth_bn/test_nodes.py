@@ -12,9 +12,11 @@ import yaml
 from practical_dl.core.config import TrainConfig
 from practical_dl.core.diagnostics import GradientNorms
 from practical_dl.core.engine import fit
+from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import DeepConvNet, build_model
-from practical_dl.pipelines.depth_bn.nodes import check_depth_bn_claims, check_depth_bn_parameters, depth_members, report_depth_bn
+from practical_dl.pipelines.depth_bn.nodes import DepthBnParameters, check_depth_bn_claims, depth_members, member_spec, report_depth_bn
+from practical_dl.project.parameters import TrainingSettings
 from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
 
@@ -67,22 +69,38 @@ def test_gradient_norms_are_measured_per_layer_without_touching_the_training():
         GradientNorms(DeepConvNet(depth=3), lambda m: m.convolutions, images[:4], labels[:3], standardiser)
 
 
+def _params(raw):
+    return DepthBnParameters.from_dict(raw, "depth_bn")
+
+
 def test_members_and_bad_parameters_named():
-    members = depth_members(BASE)
+    members = depth_members(_params(BASE))
     assert len(members) == len(BASE["depths"]) * 2 * len(BASE["lr_factors"])
     assert members["depth_32.bn.lr_x10"] == {"depth": 32, "batch_norm": True, "lr_factor": 10.0}
-    check_depth_bn_parameters(BASE, DEFAULTS)
     for change, named in (
-        ({"depths": [8, 4]}, r"depth_bn\.depths must be increasing"),
-        ({"depths": [2, 4]}, r"depth_bn\.depths\[0\]"),
-        ({"lr_factors": [1, -10]}, r"depth_bn\.lr_factors\[1\]"),
-        ({"width": 0}, r"depth_bn\.width"),
-        ({"train_limit": 5}, r"depth_bn\.train_limit"),
-        ({"training": {"momentum": 2.0}}, r"depth_bn\.training\.momentum"),
-        ({"layers": 3}, r"depth_bn\.layers"),
+        ({"depths": [8, 4]}, r"depth_bn\.depths: must be increasing, got \[8, 4\]"),
+        ({"depths": [2, 4]}, r"depth_bn\.depths\[0\]: must be >= 3, got 2"),
+        ({"lr_factors": [1, -10]}, r"depth_bn\.lr_factors\[1\]: must be > 0, got -10"),
+        ({"width": 0}, r"depth_bn\.width: must be > 0, got 0"),
+        ({"train_limit": 5}, r"depth_bn\.train_limit: must be >= 10, got 5"),
+        ({"test_limit": True}, r"depth_bn\.test_limit: must be an integer, got True"),
+        ({"probe_images": 1}, r"depth_bn\.probe_images: must be >= 2, got 1"),
+        ({"not_learning_percent": 0}, r"depth_bn\.not_learning_percent: must be > 0, got 0"),
+        ({"training": {"momentum": 2.0}}, r"depth_bn\.training\.momentum: must be < 1, got 2\.0"),
+        ({"layers": 3}, r"unknown parameter depth_bn\.layers: remove it"),
     ):
-        with pytest.raises(ValueError, match=named):
-            check_depth_bn_parameters(copy.deepcopy(BASE) | change, DEFAULTS)
+        with pytest.raises(ParameterError, match=named):
+            _params(copy.deepcopy(BASE) | change)
+
+
+def test_a_run_is_deep_convnet_at_its_depth_and_a_multiple_of_the_learning_rate():
+    model, config = member_spec(_params(BASE), TrainingSettings.from_dict(DEFAULTS), 16, True, 10.0)
+    assert model.to_dict() == {
+        "name": "deep_convnet",
+        "label": "16 conv + BN",
+        "options": {"depth": 16, "batch_norm": True, "width": BASE["width"]},
+    }
+    assert config.lr == pytest.approx(10 * BASE["training"]["lr"]) and config.epochs == BASE["training"]["epochs"]
 
 
 def _run(depth, bn, factor, error, first_loss, ratio, diverged=False):
@@ -125,7 +143,7 @@ def test_the_verdicts_follow_the_runs():
         dict(r, test_error_percent=3.0) if r["depth"] == 32 and not r["batch_norm"] and r["lr_factor"] == 1 else r for r in lecture
     ]
     assert "**not confirmed by this run**" in check_depth_bn_claims(tuple(every_depth_trains), 50)[0]
-    out = report_depth_bn({"probe_images": 8}, *lecture)
+    out = report_depth_bn(_params(BASE | {"probe_images": 8}), *lecture)
     assert list(out["table"]["conv layers"]) == [4, 4, 4, 4, 32, 32, 32, 32]
     assert out["table"]["test error (%)"].tolist().count("diverged") == 2
     ax_err = out["plot"].axes[0]

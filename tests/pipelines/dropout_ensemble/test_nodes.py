@@ -6,26 +6,48 @@ import numpy as np
 import pytest
 import yaml
 
-from practical_dl.pipelines.dropout_ensemble.nodes import check_dropout_ensemble_parameters, ensemble_members, report_dropout_ensemble
+from practical_dl.core.params import ParameterError
+from practical_dl.pipelines.dropout_ensemble.nodes import DropoutEnsembleParameters, ensemble_members, member_spec, report_dropout_ensemble
+from practical_dl.project.parameters import TrainingSettings
 from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
 
 BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dropout_ensemble.yml").read_text())["dropout_ensemble"]
 
 
+def _params(raw):
+    return DropoutEnsembleParameters.from_dict(raw, "dropout_ensemble")
+
+
 def test_members_and_bad_parameters_named():
-    assert ensemble_members(BASE) == [f"plain_{i}" for i in range(1, 9)] + ["dropout"]
-    check_dropout_ensemble_parameters(BASE, DEFAULTS)
+    assert ensemble_members(_params(BASE)) == [f"plain_{i}" for i in range(1, 9)] + ["dropout"]
     for change, named in (
         ({"ensemble_sizes": [2, 16]}, r"ensemble_sizes\[1\] is 16, more than the 8 members"),
-        ({"ensemble_sizes": [4, 2]}, r"ensemble_sizes must be increasing"),
-        ({"dropout": 1.0}, r"dropout_ensemble\.dropout"),
-        ({"mc_samples": 0}, r"dropout_ensemble\.mc_samples"),
-        ({"training": {"epochs": -1}}, r"dropout_ensemble\.training\.epochs"),
-        ({"committee": 3}, r"dropout_ensemble\.committee"),
+        ({"ensemble_sizes": [4, 2]}, r"dropout_ensemble\.ensemble_sizes: must be increasing, got \[4, 2\]"),
+        ({"ensemble_sizes": []}, r"dropout_ensemble\.ensemble_sizes: must be a non-empty list"),
+        ({"ensemble_sizes": [0, 2]}, r"dropout_ensemble\.ensemble_sizes\[0\]: must be > 0, got 0"),
+        ({"dropout": 1.0}, r"dropout_ensemble\.dropout: must be < 1, got 1\.0"),
+        ({"dropout": 0}, r"dropout_ensemble\.dropout: must be > 0, got 0"),
+        ({"members": 0}, r"dropout_ensemble\.members: must be > 0, got 0"),
+        ({"mc_samples": 0}, r"dropout_ensemble\.mc_samples: must be > 0, got 0"),
+        ({"calibration_bins": 2.5}, r"dropout_ensemble\.calibration_bins: must be an integer, got 2\.5"),
+        ({"train_limit": -1}, r"dropout_ensemble\.train_limit: must be > 0, got -1"),
+        ({"training": {"epochs": -1}}, r"dropout_ensemble\.training\.epochs: must be > 0, got -1"),
+        ({"model": {"name": "simplenet", "options": {"p": 0.5}}}, r"dropout_ensemble\.model: options \['p'\] are not options"),
+        ({"committee": 3}, r"unknown parameter dropout_ensemble\.committee: remove it"),
     ):
-        with pytest.raises(ValueError, match=named):
-            check_dropout_ensemble_parameters(copy.deepcopy(BASE) | change, DEFAULTS)
+        with pytest.raises(ParameterError, match=named):
+            _params(copy.deepcopy(BASE) | change)
+
+
+def test_the_members_differ_only_in_dropout_and_seed():
+    params, defaults = _params(BASE), TrainingSettings.from_dict(DEFAULTS)
+    plain, plain_config = member_spec(params, defaults, "plain_3")
+    drop, drop_config = member_spec(params, defaults, "dropout")
+    assert plain.to_dict() == BASE["model"] | {"options": {"dropout": 0.0}}
+    assert drop.to_dict() == BASE["model"] | {"options": {"dropout": BASE["dropout"]}}
+    assert (plain_config.seed, drop_config.seed) == (BASE["seed"] + 3, BASE["seed"])
+    assert plain_config.to_dict() | {"seed": 0} == drop_config.to_dict() | {"seed": 0}
 
 
 def _probabilities(labels, right, confidence, seed):
@@ -43,7 +65,7 @@ def _probabilities(labels, right, confidence, seed):
 
 def test_the_verdicts_follow_the_numbers():
     labels = np.arange(1000) % 10
-    params = {"dropout": 0.5, "ensemble_sizes": [2], "mc_samples": 4, "calibration_bins": 10}
+    params = _params(BASE | {"dropout": 0.5, "members": 2, "ensemble_sizes": [2], "mc_samples": 4, "calibration_bins": 10})
     plain = [_probabilities(labels, 950, 0.99, s) for s in (1, 2)]
     pairs = []
     for i, p in enumerate(plain, 1):

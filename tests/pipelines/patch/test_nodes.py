@@ -5,43 +5,62 @@ import copy
 import pytest
 import yaml
 
-from practical_dl.pipelines.patch.nodes import check_patch_claims, check_patch_parameters, patched_models, report_patches
+from practical_dl.core.params import ParameterError
+from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.pipelines.patch.nodes import PatchParameters, check_patch_claims, patched_models, report_patches
 from tests.conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_patch.yml").read_text())["patch"]
+ADVERSARIAL = yaml.safe_load((ROOT / "conf" / "base" / "parameters_adversarial.yml").read_text())["adversarial"]
+
+
+def patch_parameters(**change) -> PatchParameters:
+    return PatchParameters.from_dict(copy.deepcopy(BASE) | change, "patch")
+
+
+def adversarial_parameters(**change) -> AdversarialParameters:
+    return AdversarialParameters.from_dict(copy.deepcopy(ADVERSARIAL) | change, "adversarial")
 
 
 def test_the_configured_parameters_give_one_patch_per_size():
-    configs = check_patch_parameters(BASE)
+    configs = patch_parameters().configs()
     assert [c.size for c in configs] == BASE["sizes"]
     assert {c.target for c in configs} == {BASE["target"]}
     assert configs[0].steps == BASE["training"]["steps"]
+    every = patch_parameters().configs(8, list(range(10)))
+    assert [c.target for c in every] == list(range(10)) and {c.size for c in every} == {8}
 
 
 @pytest.mark.parametrize(
     "change, named",
     [
-        ({"sizes": [8, 4]}, r"patch\.sizes must be increasing"),
-        ({"sizes": [4, 0]}, r"patch\.sizes\[1\]"),
-        ({"sizes": []}, r"patch\.sizes"),
-        ({"target": -1}, r"patch\.target"),
-        ({"training": {"steps": 0}}, r"patch\.training\.steps"),
-        ({"training": {"size": 4}}, r"patch\.training must map"),
-        ({"test_images": 5}, r"patch\.test_images"),
-        ({"bar": {"model": "simplenet", "max_size": 8, "success_percent": 180}}, r"patch\.bar\.success_percent"),
-        ({"bar": {"model": "simplenet", "max_size": 8, "success_percent": 80, "size": 3}}, r"patch\.bar\.size"),
-        ({"colour": "red"}, r"patch\.colour"),
+        ({"sizes": [8, 4]}, r"patch\.sizes: must be increasing"),
+        ({"sizes": [4, 0]}, r"patch\.sizes\[1\]: must be > 0, got 0"),
+        ({"sizes": []}, r"patch\.sizes: must be a non-empty list"),
+        ({"target": -1}, r"patch\.target: must be >= 0, got -1"),
+        ({"models": "simplenet"}, r"patch\.models: must be a list"),
+        ({"training": {"steps": 0}}, r"patch\.training\.steps: must be > 0, got 0"),
+        ({"training": {"size": 4}}, r"patch\.training: size and target are set by patch\.sizes and patch\.target"),
+        ({"test_images": 5}, r"patch\.test_images: must be >= 10, got 5"),
+        ({"train_images": True}, r"patch\.train_images: must be an integer"),
+        ({"seed": -1}, r"patch\.seed: must be >= 0"),
+        ({"bar": {"model": "simplenet", "max_size": 8, "success_percent": 180}}, r"patch\.bar\.success_percent: must be <= 100, got 180"),
+        ({"bar": {"model": "simplenet", "max_size": 0, "success_percent": 80}}, r"patch\.bar\.max_size: must be > 0"),
+        ({"bar": {"model": "simplenet", "max_size": 8, "success_percent": 80, "size": 3}}, r"unknown parameter patch\.bar\.size"),
+        ({"examples": {"per_class": 0}}, r"patch\.examples\.per_class: must be > 0"),
+        ({"colour": "red"}, r"unknown parameter patch\.colour"),
     ],
 )
 def test_bad_parameters_are_named(change, named):
     params = copy.deepcopy(BASE) | change
-    with pytest.raises(ValueError, match=named):
-        check_patch_parameters(params)
+    with pytest.raises(ParameterError, match=named):
+        PatchParameters.from_dict(params, "patch")
 
 
 def test_every_trained_model_then_the_robust_ones_by_default():
-    assert patched_models({}, ["fc64", "simplenet"], {"robust_models": ["simplenet_robust"]}) == ["fc64", "simplenet", "simplenet_robust"]
-    assert patched_models({"models": ["simplenet"]}, ["fc64", "simplenet"], {"robust_models": ["simplenet_robust"]}) == ["simplenet"]
+    robust = adversarial_parameters(robust_models=["simplenet_robust"])
+    assert patched_models(patch_parameters(models=None), ["fc64", "simplenet"], robust) == ["fc64", "simplenet", "simplenet_robust"]
+    assert patched_models(patch_parameters(models=["simplenet"]), ["fc64", "simplenet"], robust) == ["simplenet"]
 
 
 def _result(model, success, random=None, every=None):
@@ -61,8 +80,8 @@ def _result(model, success, random=None, every=None):
     }
 
 
-BAR = {"bar": {"model": "simplenet", "max_size": 8, "success_percent": 80}}
-ROBUST = {"robust_models": ["simplenet_robust"]}
+BAR = patch_parameters(bar={"model": "simplenet", "max_size": 8, "success_percent": 80})
+ROBUST = adversarial_parameters(robust_models=["simplenet_robust"])
 
 
 def test_the_bar_is_confirmed_only_by_a_patch_small_enough_and_strong_enough():

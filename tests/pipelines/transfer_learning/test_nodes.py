@@ -3,23 +3,63 @@
 import numpy as np
 import pytest
 
+from practical_dl.core.params import ParameterError
 from practical_dl.core.splits import per_class_subset
-from practical_dl.pipelines.transfer_learning.nodes import check_transfer_parameters, make_transfer_tasks
+from practical_dl.pipelines.transfer_learning.nodes import TransferLearningParameters, make_transfer_tasks
 from tests.conftest import tiny_split
+
+RAW = {
+    "source_classes": [0, 1, 2, 3, 4],
+    "target_classes": [5, 6, 7, 8, 9],
+    "budgets": [2],
+    "strategies": ["scratch"],
+    "backbone": {"name": "project_vgg"},
+}
+
+
+def transfer(**changes) -> TransferLearningParameters:
+    return TransferLearningParameters.from_dict({**RAW, **changes}, "transfer_learning")
 
 
 def test_tasks_remap_labels_and_budgets_are_per_class():
     train, test = tiny_split(100), tiny_split(50, seed=1)
-    params = {"source_classes": [0, 1, 2, 3, 4], "target_classes": [5, 6, 7, 8, 9], "budgets": [2], "strategies": ["scratch"]}
-    source, target, target_test = make_transfer_tasks(train, test, params)
+    source, target, target_test = make_transfer_tasks(train, test, transfer())
     assert set(source["labels"]) == set(range(5)) and set(target["labels"]) == set(range(5))
     np.testing.assert_array_equal(target["images"], train["images"][train["labels"] >= 5])
     small = per_class_subset(target, 2, seed=0)
     assert np.bincount(small["labels"]).tolist() == [2] * 5
     with pytest.raises(ValueError, match="only 10"):
         per_class_subset(target, 11, seed=0)
-    with pytest.raises(ValueError, match="overlap"):
-        check_transfer_parameters({**params, "target_classes": [4, 5]})
+    with pytest.raises(ParameterError, match=r"invalid parameter transfer_learning: source_classes and target_classes overlap: \[4\]"):
+        transfer(target_classes=[4, 5])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"source_classes": [0]}, r"transfer_learning\.source_classes: must have at least 2 item\(s\)"),
+        ({"target_classes": []}, r"transfer_learning\.target_classes: must have at least 2 item\(s\)"),
+        ({"budgets": [10, 0]}, r"transfer_learning\.budgets\[1\]: must be a positive integer \(images per class\) or 'all', got 0"),
+        ({"budgets": ["most"]}, r"transfer_learning\.budgets\[0\]: must be a positive integer \(images per class\) or 'all', got 'most'"),
+        ({"budgets": [True]}, r"transfer_learning\.budgets\[0\]: must be a positive integer \(images per class\) or 'all', got True"),
+        ({"strategies": ["finetune"]}, r"transfer_learning\.strategies\[0\]: must be one of 'fine_tune', 'feature_extract' or 'scratch'"),
+        ({"target": {"channels": 2}}, r"transfer_learning\.target\.channels: must be one of 1 or 3, got 2"),
+        ({"backbone": {"name": "vgg"}}, r"transfer_learning\.backbone\.name: must be one of 'project_vgg', 'vgg16' or 'resnet18'"),
+        ({"training": {"steps": 0}}, r"transfer_learning\.training\.steps: must be > 0, got 0"),
+        ({"pretraining": {"steps": 10}}, r"unknown parameter transfer_learning\.pretraining\.steps"),
+        ({"strategy_training": {"fine_tune": {"lr": -1}}}, r"transfer_learning\.strategy_training\.fine_tune\.lr: must be > 0, got -1"),
+        ({"strategy_training": {"finetune": {"lr": 0.1}}}, r"transfer_learning\.strategy_training\.finetune: must be one of"),
+    ],
+)
+def test_parameters_are_checked_naming_the_parameter(changes, message):
+    with pytest.raises(ParameterError, match=message):
+        transfer(**changes)
+
+
+def test_run_overrides_merge_training_then_the_strategy():
+    params = transfer(training={"steps": 240, "batch_size": 50}, strategy_training={"fine_tune": {"lr": 0.01, "backbone_lr_factor": 0.1}})
+    assert params.training.to_dict() == {"steps": 240, "batch_size": 50}
+    assert params.strategy_training["fine_tune"].to_dict() == {"lr": 0.01, "backbone_lr_factor": 0.1}
 
 
 def test_target_task_from_a_folder_of_class_named_subfolders(tmp_path, monkeypatch):
@@ -35,16 +75,29 @@ def test_target_task_from_a_folder_of_class_named_subfolders(tmp_path, monkeypat
         for i in range(3):
             Image.fromarray(rng.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
     partitions = PartitionedDataset(path=str(tmp_path), dataset="pillow.ImageDataset", filename_suffix=".png").load()
-    split = images_from_folders(partitions, {"target": {"channels": 3, "image_size": 16}})
+    split = images_from_folders(partitions, transfer(target={"channels": 3, "image_size": 16}))
     assert split["images"].shape == (6, 3, 16, 16) and split["images"].dtype == np.uint8
     assert split["labels"].tolist() == [0, 0, 0, 1, 1, 1]  # classes in sorted order
-    grey = images_from_folders(partitions, {"target": {"channels": 1, "image_size": 8}})
+    grey = images_from_folders(partitions, transfer(target={"channels": 1, "image_size": 8}))
     assert grey["images"].shape == (6, 1, 8, 8)
     with pytest.raises(ValueError, match="class-named subfolders"):
-        images_from_folders({"a.png": lambda: None, "b.png": lambda: None}, {})
+        images_from_folders({"a.png": lambda: None, "b.png": lambda: None}, transfer())
 
-    params = {"target": {"source": "folders"}, "strategies": ["scratch"], "budgets": ["all"]}
+    params = {**RAW, "target": {"source": "folders"}, "strategies": ["scratch"], "budgets": ["all"]}
     monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": params})
     inputs = transfer_pipeline.create_pipeline().inputs()
     assert {"transfer_target_train_images", "transfer_target_test_images"} <= inputs
     assert "test_split" not in inputs
+
+
+def test_the_pipeline_is_built_from_a_validated_block(monkeypatch):
+    from practical_dl.pipelines.transfer_learning import pipeline as transfer_pipeline
+
+    params = {**RAW, "strategies": ["scratch", "fine_tune"], "budgets": [10, "all"]}
+    monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": params})
+    names = {n.name for n in transfer_pipeline.create_pipeline().nodes}
+    assert {"transfer.scratch.n10.train_transfer_run", "transfer.fine_tune.all.train_transfer_run"} <= names
+    bad = {**params, "budgets": [10, -1]}
+    monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": bad})
+    with pytest.raises(ParameterError, match=r"invalid parameter transfer_learning\.budgets\[1\]: must be a positive integer"):
+        transfer_pipeline.create_pipeline()

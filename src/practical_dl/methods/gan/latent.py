@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from practical_dl.core.params import NonNegativeInt, Settings
 from practical_dl.methods.gan.scores import ClassifierProbe
 from practical_dl.models.gan import Generator
 
 
-@dataclass
-class LatentGroup:
+class LatentGroup(Settings):
     """Generated samples of one digit (as the classifier sees it) in one stroke style: ``bold``
     (the most ink) or ``thin`` (the least)."""
 
-    digit: int
-    style: str
-
-    def __post_init__(self) -> None:
-        if isinstance(self.digit, bool) or not isinstance(self.digit, int) or self.digit < 0:
-            raise ValueError(f"digit must be a class index >= 0, got {self.digit!r}")
-        if self.style not in ("bold", "thin"):
-            raise ValueError(f"style must be 'bold' or 'thin', got {self.style!r}")
+    digit: NonNegativeInt
+    """A class index of the classifier."""
+    style: Literal["bold", "thin"]
 
     def __str__(self) -> str:
         return f"{self.style} {self.digit}"

@@ -18,20 +18,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BeforeValidator, Field, StrictInt
 from torch import nn
 from tqdm.auto import tqdm
 
 from practical_dl.core.checkpoint import TrainingState
-from practical_dl.core.config import PRECISIONS
+from practical_dl.core.config import PRECISIONS, Device
 from practical_dl.core.distributed import DataParallel, SingleProcess, from_environment
 from practical_dl.core.loop import train_epochs
-from practical_dl.core.params import settings_from_params
+from practical_dl.core.params import Flag, Fraction, NonNegativeInt, PositiveInt, Settings
 from practical_dl.core.runtime import autocast_context, resolve_device, resolve_precision
 from practical_dl.models.gan import Discriminator, Generator, init_dcgan_weights
 
@@ -41,73 +42,46 @@ logger = logging.getLogger(__name__)
 GAN_SCHEDULES = ("constant", "linear")
 
 
-@dataclass
-class GANConfig:
+def _not_a_flag(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a decay in [0, 1) (0: off)")
+    return value
+
+
+#: A decay per step in [0, 1); 0: off.
+Decay = Annotated[float, BeforeValidator(_not_a_flag), Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
+class GANConfig(Settings):
     """Everything that decides how the DCGAN is trained (``parameters_gan.yml``: ``gan.training``)."""
 
-    epochs: int = 5
-    batch_size: int = 128
-    lr: float = 2e-4
-    schedule: str = "constant"  # constant | linear: both learning rates fall linearly to zero over the run, per step
-    beta1: float = 0.5
-    beta2: float = 0.999
-    latent_dim: int = 100
-    generator_features: int = 32
-    discriminator_features: int = 32
-    real_label: float = 1.0  # < 1: one-sided label smoothing (Salimans et al. 2016)
-    # > 0: an exponential moving average of the generator's weights with this decay per step is scored and kept
-    # (Yazıcı et al. 2019); 0: the last weights
-    generator_average: float = 0.0
-    seed: int = 2022
-    device: str = "auto"
-    precision: str = "auto"
-    checkpoint_every: int = 1  # save the training state every N epochs (0: never), see practical_dl.core.checkpoint (read by the node)
-    resume: bool = True  # go on from a checkpoint made with the same settings (read by the node)
-    checkpoint_dir: str = "data/06_models/checkpoints"  # the checkpoint is <checkpoint_dir>/dcgan.safetensors (read by the node)
-    fixed_samples: int = 64  # the same latent vectors every epoch: the progress grid
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in (
-            "epochs",
-            "batch_size",
-            "latent_dim",
-            "generator_features",
-            "discriminator_features",
-            "fixed_samples",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be an integer >= 0 (0: no checkpoints), got {self.checkpoint_every!r}")
-        if not isinstance(self.resume, bool):
-            raise ValueError(f"resume must be true or false, got {self.resume!r}")
-        if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1 or not math.isfinite(self.lr):
-            raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
-        if self.schedule not in GAN_SCHEDULES:
-            raise ValueError(f"schedule must be one of {GAN_SCHEDULES}, got {self.schedule!r}")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        if (
-            isinstance(self.generator_average, bool)
-            or not isinstance(self.generator_average, (int, float))
-            or not 0 <= self.generator_average < 1
-        ):
-            raise ValueError(f"generator_average must be a decay in [0, 1) (0: off), got {self.generator_average!r}")
-        if not 0.5 < self.real_label <= 1:
-            raise ValueError(f"real_label must be in (0.5, 1], got {self.real_label!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any] | None, where: str = "gan.training") -> GANConfig:
-        """Build from a parameter block; errors name the parameter as ``where.key``."""
-        return settings_from_params(cls, params, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    epochs: PositiveInt = 5
+    batch_size: PositiveInt = 128
+    lr: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = 2e-4
+    """Adam's learning rate, both networks."""
+    schedule: Literal[GAN_SCHEDULES] = "constant"
+    """constant | linear: both learning rates fall linearly to zero over the run, per step."""
+    beta1: Fraction = 0.5
+    beta2: Fraction = 0.999
+    latent_dim: PositiveInt = 100
+    generator_features: PositiveInt = 32
+    discriminator_features: PositiveInt = 32
+    real_label: Annotated[float, Field(gt=0.5, le=1, allow_inf_nan=False)] = 1.0
+    """< 1: one-sided label smoothing (Salimans et al. 2016)."""
+    generator_average: Decay = 0.0
+    """> 0: a moving average of the generator's weights with this decay per step is scored and kept; 0: the last weights."""
+    seed: StrictInt = 2022
+    device: Device = "auto"
+    precision: Literal[PRECISIONS] = "auto"
+    checkpoint_every: NonNegativeInt = 1
+    """Save the training state every N epochs (0: never)."""
+    resume: Flag = True
+    """Go on from a checkpoint made with the same settings."""
+    checkpoint_dir: str = "data/06_models/checkpoints"
+    """The checkpoint is ``<checkpoint_dir>/dcgan.safetensors``."""
+    fixed_samples: PositiveInt = 64
+    """The same latent vectors every epoch: the progress grid."""
+    progress: Flag = True
 
 
 @dataclass

@@ -14,43 +14,41 @@ from matplotlib.figure import Figure
 from practical_dl.core.params import deep_merge
 from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
-from practical_dl.methods.attacks import accuracy_under_attack, check_adversarial_parameters
+from practical_dl.methods.attacks import AdversarialParameters, accuracy_under_attack
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
 from practical_dl.project.figures import adversarial_examples_figure
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import metric_history, verdict
 
 logger = logging.getLogger(__name__)
-
-register_check("adversarial", lambda p: check_adversarial_parameters(p.get("adversarial") or {}))
 
 
 def attack_model(
     classifier: DigitClassifier,
     test_split: dict[str, np.ndarray],
-    training_params: dict[str, Any],
-    training_defaults: dict[str, Any],
-    adversarial: dict[str, Any],
+    training: TrainingOverrides,
+    training_defaults: TrainingSettings,
+    adversarial: AdversarialParameters,
     *,
     model: str,
 ) -> tuple[dict[str, Any], Figure]:
     """Accuracy of one trained classifier (the namespace ``model``) under every attack at every epsilon, and a grid of
     clean and adversarial digits with its predictions."""
-    attacks = check_adversarial_parameters(adversarial)
-    split = stratified_subset(test_split, adversarial.get("test_images"), seed=int(adversarial.get("seed", 0)))
+    attacks = adversarial.attacks
+    seed = adversarial.seed
+    split = stratified_subset(test_split, adversarial.test_images, seed=seed)
     images, labels = split["images"], split["labels"].astype(np.int64)
     label = classifier.label
-    device = resolve_device(adversarial.get("device", "auto"))
+    device = resolve_device(adversarial.device)
     attacked = classifier.to(device).eval()  # takes images in [0, 1], standardises them itself
     x = torch.from_numpy(images).float() / classifier.standardise.scale
     y = torch.from_numpy(labels)
-    epsilons = [float(e) for e in adversarial["epsilons"]]
-    seed = int(adversarial.get("seed", 0))
+    epsilons = list(adversarial.epsilons)
     accuracy, seconds = {}, {}
     for name, attack in attacks.items():
         start = time.perf_counter()
-        accuracy[name] = accuracy_under_attack(attacked, x, y, attack, epsilons, int(adversarial.get("batch_size", 500)), seed)
+        accuracy[name] = accuracy_under_attack(attacked, x, y, attack, epsilons, adversarial.batch_size, seed)
         seconds[name] = time.perf_counter() - start
         logger.info(
             "%s under %s: %s (%.1fs)",
@@ -60,11 +58,11 @@ def attack_model(
             seconds[name],
         )
 
-    examples = adversarial.get("examples") or {}
-    picked = first_per_class(labels, int(examples.get("per_class", 1)))
+    examples = adversarial.examples
+    picked = first_per_class(labels, examples.per_class)
     rows = [("clean", x[picked])]
     for name, attack in attacks.items():
-        for eps in examples.get("epsilons") or [0.1, 0.2, 0.3]:
+        for eps in examples.epsilons:
             generator = torch.Generator(device=device).manual_seed(seed)
             rows.append((f"{name} ε={eps:g}", attack(attacked, x[picked].to(device), y[picked].to(device), float(eps), generator).cpu()))
     with torch.no_grad():
@@ -82,12 +80,20 @@ def attack_model(
         "accuracy": accuracy,
         "attacks": {name: attack.to_dict() for name, attack in attacks.items()},
         "seconds": seconds,
-        "adversarial_training": deep_merge(training_defaults, training_params).get("adversarial"),
+        "adversarial_training": _adversarial_training(training_defaults, training, model),
     }
     return result, figure
 
 
-def report_attacks(adversarial: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+def _adversarial_training(defaults: TrainingSettings, training: TrainingOverrides, model: str) -> dict[str, Any] | None:
+    """The model's adversarial training as its parameters set it (None: none)."""
+    if training_settings(defaults, training, where=f"{model}.training").adversarial is None:
+        return None
+    as_set = deep_merge(defaults.model_dump(exclude_unset=True, by_alias=True), training.model_dump(exclude_unset=True, by_alias=True))
+    return as_set.get("adversarial")
+
+
+def report_attacks(adversarial: AdversarialParameters, *results: dict[str, Any]) -> dict[str, Any]:
     """The table (one row per model and attack, one column per epsilon), the picture, the
     MLflow metric histories (step = 100 epsilon) and a report that checks the expected behaviour."""
     rows = []
@@ -121,13 +127,13 @@ def report_attacks(adversarial: dict[str, Any], *results: dict[str, Any]) -> dic
     }
 
 
-def attacked_models(adversarial: dict[str, Any], trained_models: list[str]) -> list[str]:
+def attacked_models(adversarial: AdversarialParameters, trained_models: list[str]) -> list[str]:
     """``adversarial.models`` (default: every trained model), then the robust models."""
-    models = adversarial.get("models") or list(trained_models)
-    return list(dict.fromkeys([*models, *(adversarial.get("robust_models") or [])]))
+    models = adversarial.models or list(trained_models)
+    return list(dict.fromkeys([*models, *adversarial.robust_models]))
 
 
-def check_attack_claims(adversarial: dict[str, Any], results: tuple[dict, ...]) -> list[str]:
+def check_attack_claims(adversarial: AdversarialParameters, results: tuple[dict, ...]) -> list[str]:
     """The expected behaviour, each point confirmed or contradicted by the measured numbers."""
 
     lines = []
@@ -144,7 +150,7 @@ def check_attack_claims(adversarial: dict[str, Any], results: tuple[dict, ...]) 
         if fg is not None and pg is not None:
             stronger = all(p <= f for p, f in zip(pg, fg))
             lines.append(f"- {r['label']}: PGD is at least as strong as FGSM at every ε: {verdict(stronger)}.")
-    base = next((r for r in results if r["model"] == adversarial.get("baseline")), None)
+    base = next((r for r in results if r["model"] == adversarial.baseline), None)
     for r in results:
         if not r.get("adversarial_training") or base is None:
             continue

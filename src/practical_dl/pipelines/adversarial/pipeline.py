@@ -7,6 +7,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
+from practical_dl.methods.attacks import AdversarialParameters
 from practical_dl.pipelines.adversarial.nodes import attack_model, attacked_models, report_attacks
 from practical_dl.project.context import load_project_parameters
 from practical_dl.project.model_pipelines import model_evaluation_template, model_training_template, trained_model_names
@@ -34,8 +35,8 @@ def _attack_template(model: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     parameters = load_project_parameters()
-    adversarial = parameters.get("adversarial") or {}
-    robust = list(adversarial.get("robust_models") or [])
+    adversarial = AdversarialParameters.from_dict(parameters.get("adversarial") or {}, "adversarial")
+    robust = list(adversarial.robust_models)
     models = attacked_models(adversarial, trained_model_names(parameters))
     shared = {"params:training_defaults": "params:training_defaults", "params:augmentation": "params:augmentation"}
     robust_training = sum(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -15,9 +14,8 @@ from practical_dl.project.figures import image_grid_figure
 logger = logging.getLogger(__name__)
 
 
-def preview_augmentation(train_split: dict[str, np.ndarray], augmentation_params: dict[str, Any]) -> Figure:
+def preview_augmentation(train_split: dict[str, np.ndarray], config: AugmentConfig) -> Figure:
     """A grid: each row an original training digit (left) and several random augmented draws."""
-    config = AugmentConfig.from_dict(augmentation_params)
     grid = augmentation_preview(train_split["images"], config)
     labels = train_split["labels"][: config.preview_images]
     captions = [f"original ({labels[i]})" if j == 0 else f"draw {j}" for i in range(len(labels)) for j in range(config.preview_draws + 1)]

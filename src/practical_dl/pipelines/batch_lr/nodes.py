@@ -1,27 +1,51 @@
 """Nodes of the ``batch_lr`` pipeline: each (batch size, learning rate) pair is trained by the
-sweeps' member trainer (:func:`practical_dl.project.sweeps.train_sweep_member`), as a sweep member of the tricks pipeline is."""
+sweeps' member trainer (:func:`practical_dl.project.sweeps.train_member`)."""
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator
 
-from practical_dl.core.params import check_known_keys, increasing_list
+from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveFloat, PositiveInt, Settings
 from practical_dl.pipelines.batch_lr.figures import batch_lr_figure
 from practical_dl.project.namespaces import name_safe
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import verdict
-from practical_dl.project.sweeps import train_sweep_member
-from practical_dl.project.training_setup import model_from_params, training_config
+from practical_dl.project.sweeps import train_member
 
 logger = logging.getLogger(__name__)
 
-KNOWN_KEYS = {"description", "train_limit", "seed", "model", "training", "batch_sizes", "learning_rates", "not_learning_percent"}
 SWEEP = "batch_lr"
+
+
+class BatchLrParameters(Settings):
+    """The ``batch_lr`` block: every (batch size, learning rate) pair trained with the same budget of images seen."""
+
+    description: str = ""
+    train_limit: PositiveInt | None = None
+    """A stratified slice of the train split, the same for every pair (null: all of it)."""
+    seed: NonNegativeInt = 0
+    """The slice."""
+    model: ModelSpec
+    training: TrainingOverrides | None = None
+    """Every pair's training over training_defaults (not batch_size or lr: the grid sets them)."""
+    batch_sizes: IncreasingList[PositiveInt]
+    learning_rates: IncreasingList[PositiveFloat]
+    not_learning_percent: Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)] = 50
+    """A test error this high or higher counts as "not learning" in the report."""
+
+    @field_validator("training")
+    @classmethod
+    def _grid_sets_batch_and_lr(cls, training: Any) -> Any:
+        if training is not None and {"batch_size", "lr"} & training.model_fields_set:
+            raise ValueError("batch_size and lr are set by batch_lr.batch_sizes and batch_lr.learning_rates; remove them")
+        return training
 
 
 def _name(prefix: str, value: float) -> str:
@@ -29,39 +53,14 @@ def _name(prefix: str, value: float) -> str:
     return f"{prefix}_{name_safe(value)}"
 
 
-def _grid(params: dict[str, Any]) -> tuple[list[int], list[float]]:
-    batches = increasing_list(params.get("batch_sizes"), "batch_lr.batch_sizes", int, 1, "a positive integer")
-    lrs = increasing_list(params.get("learning_rates"), "batch_lr.learning_rates", (int, float), 1e-12, "a positive number")
-    return batches, [float(r) for r in lrs]
-
-
-def check_batch_lr_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> tuple[list[int], list[float]]:
-    """Validate the ``batch_lr`` block; return the batch sizes and the learning rates. Errors name the parameter."""
-    check_known_keys(params, KNOWN_KEYS, SWEEP)
-    batches, lrs = _grid(params)
-    training = params.get("training") or {}
-    if {"batch_size", "lr"} & set(training):
-        raise ValueError(
-            "parameters batch_lr.training.batch_size and .lr are set by batch_lr.batch_sizes and batch_lr.learning_rates; remove them"
-        )
-    training_config(defaults, training, where="batch_lr.training")
-    model_from_params(params.get("model"), "batch_lr.model")
-    limit = params.get("train_limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-        raise ValueError(f"parameter batch_lr.train_limit must be a positive integer or null, got {limit!r}")
-    share = params.get("not_learning_percent", 50)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 100:
-        raise ValueError(f"parameter batch_lr.not_learning_percent must be in (0, 100), got {share!r}")
-    return batches, lrs
-
-
-register_check("batch_lr", lambda p: check_batch_lr_parameters(p.get("batch_lr") or {}, p.get("training_defaults") or {}))
-
-
-def grid_members(params: dict[str, Any]) -> dict[tuple[str, str], tuple[int, float]]:
+def grid_members(batch_lr: BatchLrParameters) -> dict[tuple[str, str], tuple[int, float]]:
     """``{(batch label, lr label): (batch size, learning rate)}``, batch sizes outermost."""
-    batches, lrs = _grid(params)
-    return {(_name("bs", b), _name("lr", r)): (b, r) for b in batches for r in lrs}
+    return {(_name("bs", b), _name("lr", r)): (b, r) for b in batch_lr.batch_sizes for r in batch_lr.learning_rates}
+
+
+def member_settings(batch_lr: BatchLrParameters, defaults: TrainingSettings, batch_size: int, lr: float) -> TrainingSettings:
+    """One pair's training settings: ``training_defaults``, ``batch_lr.training``, then the pair."""
+    return training_settings(defaults, batch_lr.training, {"batch_size": batch_size, "lr": lr}, where="batch_lr.training")
 
 
 def train_grid_member(
@@ -69,9 +68,9 @@ def train_grid_member(
     validation_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
     standardisation_stats: dict,
-    batch_lr: dict[str, Any],
-    training_defaults: dict[str, Any],
-    augmentation_params: dict[str, Any],
+    batch_lr: BatchLrParameters,
+    training_defaults: TrainingSettings,
+    augmentation: AugmentConfig,
     *,
     batch_size: int,
     lr: float,
@@ -79,27 +78,22 @@ def train_grid_member(
     """Train SimpLeNet (``batch_lr.model``) at one batch size and learning rate for
     ``batch_lr.training.epochs`` epochs of the same ``train_limit`` images — the same budget of
     images seen for every pair — in a child MLflow run; score it on the test split."""
-    check_batch_lr_parameters(batch_lr, training_defaults)
-    member = f"{_name('bs', batch_size)}.{_name('lr', lr)}"
-    as_sweep = {
-        "train_limit": batch_lr.get("train_limit"),
-        "seed": batch_lr.get("seed", 0),
-        "model": batch_lr.get("model"),
-        "training": batch_lr.get("training"),
-        "sweeps": {SWEEP: {"members": {member: {"training": {"batch_size": batch_size, "lr": lr}}}}},
-    }
-    return train_sweep_member(
+    summary, _, _ = train_member(
         train_split,
         validation_split,
         test_split,
         standardisation_stats,
-        as_sweep,
-        training_defaults,
-        augmentation_params,
+        model=batch_lr.model,
+        training=member_settings(batch_lr, training_defaults, batch_size, lr),
+        augmentation=augmentation,
+        train_limit=batch_lr.train_limit,
+        seed=batch_lr.seed,
         sweep=SWEEP,
-        member=member,
+        member=f"{_name('bs', batch_size)}.{_name('lr', lr)}",
         pipeline=SWEEP,
+        where=SWEEP,
     )
+    return summary
 
 
 def error_grid(batches: list[int], lrs: list[float], results: tuple[dict, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,11 +161,11 @@ def check_batch_lr_claims(batches: list[int], lrs: list[float], error: np.ndarra
     return lines
 
 
-def report_batch_lr(batch_lr: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+def report_batch_lr(batch_lr: BatchLrParameters, *results: dict[str, Any]) -> dict[str, Any]:
     """The grid's table (test error, one row per batch size, one column per learning rate), the
     heat map beside the time per epoch, and a report of the lecture's claims."""
-    batches = list(batch_lr["batch_sizes"])
-    lrs = [float(r) for r in batch_lr["learning_rates"]]
+    batches = list(batch_lr.batch_sizes)
+    lrs = list(batch_lr.learning_rates)
     error, diverged, seconds = error_grid(batches, lrs, results)
     table = pd.DataFrame(
         {f"lr={lr:g}": [("diverged" if d else round(e, 2)) for e, d in zip(error[:, j], diverged[:, j])] for j, lr in enumerate(lrs)},
@@ -179,9 +173,9 @@ def report_batch_lr(batch_lr: dict[str, Any], *results: dict[str, Any]) -> dict[
     )
     table["seconds per epoch"] = np.round(per_batch(seconds), 2)
     table = table.reset_index()
-    claims = check_batch_lr_claims(batches, lrs, error, seconds, float(batch_lr.get("not_learning_percent", 50)))
+    claims = check_batch_lr_claims(batches, lrs, error, seconds, float(batch_lr.not_learning_percent))
     images = results[0]["train_images"] if results else 0
-    epochs = len(results[0]["history"]) if results and not results[0]["diverged"] else (batch_lr.get("training") or {}).get("epochs")
+    epochs = len(results[0]["history"]) if results and not results[0]["diverged"] else getattr(batch_lr.training, "epochs", None)
     markdown = (
         "# Batch size against learning rate: what these runs show\n\n"
         "The lecture: small batches need a lower learning rate; large ones are faster per epoch but may not learn at all. "

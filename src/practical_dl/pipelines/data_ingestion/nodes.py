@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field, StrictInt
 
+from practical_dl.core.params import PositiveInt, Settings
 from practical_dl.core.splits import Split, stratified_indices, stratified_subset
-from practical_dl.project.parameter_checks import register_check
 
 logger = logging.getLogger(__name__)
 
 
-def check_ingestion_parameters(params: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the parameter if ``data_ingestion`` parameters are invalid."""
-    size = params.get("validation_size")
-    if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size < 1:
-        raise ValueError(f"parameter data_ingestion.validation_size must be a fraction in (0, 1), got {size!r}")
-    classes = params.get("num_classes")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise ValueError(f"parameter data_ingestion.num_classes must be an integer >= 2, got {classes!r}")
-    for key in ("train_limit", "test_limit"):
-        limit = params.get(key)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-            raise ValueError(f"parameter data_ingestion.{key} must be a positive integer or null, got {limit!r}")
+class DataIngestionParameters(Settings):
+    """The ``data_ingestion`` block: the validation split and optional stratified subsets."""
 
-
-register_check("data_ingestion", lambda p: check_ingestion_parameters(p.get("data_ingestion") or {}))
+    validation_size: Annotated[float, Field(strict=True, gt=0, lt=1, allow_inf_nan=False)]
+    """Share of the training images held out, stratified by class."""
+    seed: StrictInt
+    """The split and the subsets."""
+    num_classes: Annotated[StrictInt, Field(ge=2)]
+    """Labels must lie in 0 .. num_classes-1."""
+    train_limit: PositiveInt | None = None
+    """A stratified subset of the training set (quick runs); null: all of it."""
+    test_limit: PositiveInt | None = None
+    """The same for the test set."""
 
 
 def validate_images_and_labels(images: np.ndarray, labels: np.ndarray, num_classes: int, source: str) -> Split:
@@ -57,15 +56,14 @@ def validate_images_and_labels(images: np.ndarray, labels: np.ndarray, num_class
     return {"images": np.ascontiguousarray(images), "labels": labels.astype(np.uint8)}
 
 
-def split_train_validation(train_images: np.ndarray, train_labels: np.ndarray, params: dict[str, Any]) -> tuple[Split, Split]:
+def split_train_validation(train_images: np.ndarray, train_labels: np.ndarray, params: DataIngestionParameters) -> tuple[Split, Split]:
     """Validate the raw training set and split a seeded, stratified validation set off it."""
-    check_ingestion_parameters(params)
-    data = validate_images_and_labels(train_images, train_labels, params["num_classes"], "training set")
-    data = stratified_subset(data, params.get("train_limit"), params["seed"])
-    keep, held = stratified_indices(data["labels"], params["validation_size"], params["seed"])
+    data = validate_images_and_labels(train_images, train_labels, params.num_classes, "training set")
+    data = stratified_subset(data, params.train_limit, params.seed)
+    keep, held = stratified_indices(data["labels"], params.validation_size, params.seed)
     if len(held) == 0 or len(keep) == 0:
         raise ValueError(
-            f"parameter data_ingestion.validation_size={params['validation_size']} leaves an empty split of {len(data['labels'])} images"
+            f"parameter data_ingestion.validation_size={params.validation_size} leaves an empty split of {len(data['labels'])} images"
         )
     train = {k: v[keep] for k, v in data.items()}
     val = {k: v[held] for k, v in data.items()}
@@ -73,8 +71,7 @@ def split_train_validation(train_images: np.ndarray, train_labels: np.ndarray, p
     return train, val
 
 
-def prepare_test_split(test_images: np.ndarray, test_labels: np.ndarray, params: dict[str, Any]) -> Split:
+def prepare_test_split(test_images: np.ndarray, test_labels: np.ndarray, params: DataIngestionParameters) -> Split:
     """Validate the raw test set (read again only by evaluation)."""
-    check_ingestion_parameters(params)
-    data = validate_images_and_labels(test_images, test_labels, params["num_classes"], "test set")
-    return stratified_subset(data, params.get("test_limit"), params["seed"])
+    data = validate_images_and_labels(test_images, test_labels, params.num_classes, "test set")
+    return stratified_subset(data, params.test_limit, params.seed)

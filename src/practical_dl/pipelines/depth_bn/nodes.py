@@ -6,83 +6,77 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictInt
 
+from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.diagnostics import GradientNorms
-from practical_dl.core.params import check_known_keys, increasing_list
+from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveFloat, PositiveInt, Settings
 from practical_dl.core.splits import stratified_subset
 from practical_dl.pipelines.depth_bn.figures import depth_bn_figure
 from practical_dl.project.namespaces import name_safe
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import verdict
 from practical_dl.project.sweeps import train_member
-from practical_dl.project.training_setup import model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
 SWEEP = "depth_bn"
-KNOWN_KEYS = {
-    "train_limit",
-    "validation_limit",
-    "test_limit",
-    "seed",
-    "width",
-    "depths",
-    "lr_factors",
-    "probe_images",
-    "not_learning_percent",
-    "training",
-}
+
+#: A slice of a split: 10 images or more, or null (the whole split).
+Limit = Annotated[StrictInt, Field(ge=10)] | None
 
 
-def _grid(params: dict[str, Any]) -> tuple[list[int], list[float]]:
-    depths = increasing_list(params.get("depths"), "depth_bn.depths", int, 3, "an integer >= 3")
-    factors = increasing_list(params.get("lr_factors"), "depth_bn.lr_factors", (int, float), 1e-12, "a positive number")
-    return depths, [float(f) for f in factors]
+class DepthBnParameters(Settings):
+    """The ``depth_bn`` block: ``deep_convnet`` at every depth, without and with batch norm, at multiples of the learning rate."""
+
+    train_limit: Limit = None
+    """A stratified slice of the train split, the same for every run (null: all of it)."""
+    validation_limit: Limit = None
+    """... of the validation split, scored after every epoch."""
+    test_limit: Limit = None
+    """... of the test split, scored at the end."""
+    seed: NonNegativeInt = 0
+    """The slices."""
+    width: PositiveInt = 8
+    """Channels of the first stage (then twice and four times as many)."""
+    depths: IncreasingList[Annotated[StrictInt, Field(ge=3)]]
+    """Convolutional layers."""
+    lr_factors: IncreasingList[PositiveFloat]
+    """Multiples of the base learning rate (training.lr)."""
+    probe_images: Annotated[StrictInt, Field(ge=2)] = 256
+    """The fixed batch the per-layer gradient norms are measured on."""
+    not_learning_percent: Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)] = 50
+    """A test error this high or higher counts as "does not train" in the report."""
+    training: TrainingOverrides | None = None
+    """Every run's training over training_defaults."""
 
 
-def _limit(params: dict[str, Any], name: str, default: int | None) -> int | None:
-    value = params.get(name, default)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 10):
-        raise ValueError(f"parameter depth_bn.{name} must be an integer >= 10 or null (the whole split), got {value!r}")
-    return value
-
-
-def check_depth_bn_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """Validate the ``depth_bn`` block; errors name the parameter."""
-    check_known_keys(params, KNOWN_KEYS, SWEEP)
-    depths, _ = _grid(params)
-    for name, default in (("train_limit", None), ("validation_limit", None), ("test_limit", None)):
-        _limit(params, name, default)
-    probe = params.get("probe_images", 256)
-    if isinstance(probe, bool) or not isinstance(probe, int) or probe < 2:
-        raise ValueError(f"parameter depth_bn.probe_images must be an integer >= 2, got {probe!r}")
-    share = params.get("not_learning_percent", 50)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 100:
-        raise ValueError(f"parameter depth_bn.not_learning_percent must be in (0, 100), got {share!r}")
-    training = params.get("training") or {}
-    training_config(defaults, training, where="depth_bn.training")
-    width = params.get("width", 8)
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"parameter depth_bn.width must be a positive integer (channels of the first stage), got {width!r}")
-    model_from_params({"name": "deep_convnet", "options": {"depth": depths[-1], "width": width}}, "depth_bn")
-
-
-register_check("depth_bn", lambda p: check_depth_bn_parameters(p.get("depth_bn") or {}, p.get("training_defaults") or {}))
-
-
-def depth_members(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def depth_members(depth_bn: DepthBnParameters) -> dict[str, dict[str, Any]]:
     """``{"depth_8.bn.lr_x10": {"depth": 8, "batch_norm": True, "lr_factor": 10.0}, ...}``."""
-    depths, factors = _grid(params)
     return {
         f"depth_{d}.{'bn' if bn else 'plain'}.lr_x{name_safe(f)}": {"depth": d, "batch_norm": bn, "lr_factor": f}
-        for d in depths
+        for d in depth_bn.depths
         for bn in (False, True)
-        for f in factors
+        for f in depth_bn.lr_factors
     }
+
+
+def member_spec(
+    depth_bn: DepthBnParameters, defaults: TrainingSettings, depth: int, batch_norm: bool, lr_factor: float
+) -> tuple[ModelSpec, TrainingSettings]:
+    """One run's network and training settings: ``training_defaults``, ``depth_bn.training``, then
+    the learning rate times ``lr_factor``."""
+    base = training_settings(defaults, depth_bn.training, where="depth_bn.training")
+    model = ModelSpec(
+        name="deep_convnet",
+        label=f"{depth} conv{' + BN' if batch_norm else ''}",
+        options={"depth": depth, "batch_norm": batch_norm, "width": depth_bn.width},
+    )
+    return model, training_settings(base, {"lr": base.lr * lr_factor}, where="depth_bn.training")
 
 
 def train_depth_member(
@@ -90,9 +84,9 @@ def train_depth_member(
     validation_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
     standardisation_stats: dict,
-    params: dict[str, Any],
-    training_defaults: dict[str, Any],
-    augmentation_params: dict[str, Any],
+    depth_bn: DepthBnParameters,
+    training_defaults: TrainingSettings,
+    augmentation: AugmentConfig,
     *,
     depth: int,
     batch_norm: bool,
@@ -101,24 +95,11 @@ def train_depth_member(
     """Train ``deep_convnet`` of ``depth`` convolutions (with or without batch norm) at the base
     learning rate times ``lr_factor`` in a child MLflow run; the gradient norm of every
     convolution on a fixed probe batch before training and after every epoch goes with the result."""
-    check_depth_bn_parameters(params, training_defaults)
-    seed = int(params.get("seed", 0))
-    base = training_config(training_defaults, params.get("training"), where="depth_bn.training")
+    seed = depth_bn.seed
+    model, config = member_spec(depth_bn, training_defaults, depth, batch_norm, lr_factor)
     member = f"depth_{depth}.{'bn' if batch_norm else 'plain'}.lr_x{name_safe(lr_factor)}"
-    label = f"{depth} conv{' + BN' if batch_norm else ''}"
-    as_sweep = {
-        "train_limit": params.get("train_limit"),
-        "seed": seed,
-        "model": {
-            "name": "deep_convnet",
-            "label": label,
-            "options": {"depth": depth, "batch_norm": batch_norm, "width": params.get("width", 8)},
-        },
-        "training": params.get("training"),
-        "sweeps": {SWEEP: {"members": {member: {"training": {"lr": base.lr * lr_factor}}}}},
-    }
-    train = stratified_subset(train_split, params.get("train_limit"), seed)  # the slice train_member trains on
-    probe = int(params.get("probe_images", 256))
+    train = stratified_subset(train_split, depth_bn.train_limit, seed)  # the slice train_member trains on
+    probe = depth_bn.probe_images
     watchers: list[GradientNorms] = []
 
     def watch(model, standardiser) -> list[GradientNorms]:
@@ -127,15 +108,18 @@ def train_depth_member(
 
     summary, _, _ = train_member(
         train_split,
-        stratified_subset(validation_split, params.get("validation_limit"), seed),
-        stratified_subset(test_split, params.get("test_limit"), seed),
+        stratified_subset(validation_split, depth_bn.validation_limit, seed),
+        stratified_subset(test_split, depth_bn.test_limit, seed),
         standardisation_stats,
-        as_sweep,
-        training_defaults,
-        augmentation_params,
+        model=model,
+        training=config,
+        augmentation=augmentation,
+        train_limit=depth_bn.train_limit,
+        seed=seed,
         sweep=SWEEP,
         member=member,
         pipeline=SWEEP,
+        where=SWEEP,
         collaborators=watch,
     )
     norms = watchers[0].history
@@ -228,7 +212,7 @@ def check_depth_bn_claims(results: tuple[dict, ...], not_learning: float) -> lis
     return lines
 
 
-def report_depth_bn(params: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+def report_depth_bn(depth_bn: DepthBnParameters, *results: dict[str, Any]) -> dict[str, Any]:
     """The table of every run, the picture (error against depth, loss per epoch, gradient norms
     per layer) and a report of the lecture's claims."""
     rows = [
@@ -245,7 +229,7 @@ def report_depth_bn(params: dict[str, Any], *results: dict[str, Any]) -> dict[st
         for r in sorted(results, key=lambda r: (r["depth"], r["batch_norm"], r["lr_factor"]))
     ]
     table = pd.DataFrame(rows)
-    not_learning = float(params.get("not_learning_percent", 50))
+    not_learning = float(depth_bn.not_learning_percent)
     claims = check_depth_bn_claims(results, not_learning)
     first = results[0]
     markdown = (
@@ -256,7 +240,7 @@ def report_depth_bn(params: dict[str, Any], *results: dict[str, Any]) -> dict[st
         "every depth without and with batch norm, at the base learning rate and at each multiple of it, "
         f"{len(first['history'])} epoch{'s' if len(first['history']) != 1 else ''} "
         f"of the same {first['train_images']} training images (plain SGD with momentum). The gradient norms come from "
-        f"one fixed batch of {params.get('probe_images', 256)} training images. Each run is a child MLflow run tagged "
+        f"one fixed batch of {depth_bn.probe_images} training images. Each run is a child MLflow run tagged "
         "`sweep = depth_bn`.\n\n## The lecture's claims\n\n"
         + "\n".join(claims)
         + "\n\n## Every run\n\n"

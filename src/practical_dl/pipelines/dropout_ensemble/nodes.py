@@ -5,65 +5,76 @@ and calibration are in ``practical_dl.methods.calibration``."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, model_validator
 
+from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.engine import predict
-from practical_dl.core.params import check_known_keys, deep_merge
+from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings, merged
 from practical_dl.methods.calibration import mc_dropout_probabilities, reliability
 from practical_dl.pipelines.dropout_ensemble.figures import dropout_ensemble_figure
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import metric_history, verdict
 from practical_dl.project.sweeps import train_member
-from practical_dl.project.training_setup import model_from_params, training_config
 
 logger = logging.getLogger(__name__)
 
 SWEEP = "dropout_ensemble"
-KNOWN_KEYS = {"train_limit", "seed", "model", "training", "dropout", "members", "ensemble_sizes", "mc_samples", "calibration_bins"}
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"parameter dropout_ensemble.{name} must be a positive integer, got {value!r}")
-    return value
+class DropoutEnsembleParameters(Settings):
+    """The ``dropout_ensemble`` block: plain networks (each its own seed) and one with dropout, trained alike."""
+
+    train_limit: PositiveInt | None = None
+    """A stratified slice of the train split, the same for every member (null: all of it)."""
+    seed: NonNegativeInt = 0
+    """The slice, and the members' seeds (seed + i)."""
+    model: ModelSpec
+    training: TrainingOverrides | None = None
+    """Every member's training over training_defaults."""
+    dropout: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+    """Before each linear layer of the dropout network."""
+    members: PositiveInt
+    """Plain networks trained."""
+    ensemble_sizes: IncreasingList[PositiveInt]
+    """Ensembles of the first k plain networks."""
+    mc_samples: PositiveInt = 32
+    """Monte-Carlo dropout: passes with dropout on, averaged."""
+    calibration_bins: PositiveInt = 15
+    """Equal-width confidence bins of the expected calibration error."""
+
+    @model_validator(mode="after")
+    def _ensembles_of_trained_members(self) -> DropoutEnsembleParameters:
+        for i, k in enumerate(self.ensemble_sizes):
+            if k > self.members:
+                raise ValueError(f"ensemble_sizes[{i}] is {k}, more than the {self.members} members trained")
+        return self
 
 
-def check_dropout_ensemble_parameters(params: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """Validate the ``dropout_ensemble`` block; errors name the parameter."""
-    check_known_keys(params, KNOWN_KEYS, SWEEP)
-    members = _positive_int(params.get("members"), "members")
-    sizes = params.get("ensemble_sizes")
-    if not isinstance(sizes, list) or not sizes:
-        raise ValueError(f"parameter dropout_ensemble.ensemble_sizes must be a non-empty list, got {sizes!r}")
-    for i, k in enumerate(sizes):
-        _positive_int(k, f"ensemble_sizes[{i}]")
-        if k > members:
-            raise ValueError(f"parameter dropout_ensemble.ensemble_sizes[{i}] is {k}, more than the {members} members trained")
-    if sizes != sorted(set(sizes)):
-        raise ValueError(f"parameter dropout_ensemble.ensemble_sizes must be increasing, got {sizes}")
-    p = params.get("dropout")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
-        raise ValueError(f"parameter dropout_ensemble.dropout must be a probability in (0, 1), got {p!r}")
-    _positive_int(params.get("mc_samples", 32), "mc_samples")
-    _positive_int(params.get("calibration_bins", 15), "calibration_bins")
-    limit = params.get("train_limit")
-    if limit is not None:
-        _positive_int(limit, "train_limit")
-    training_config(defaults, params.get("training"), where="dropout_ensemble.training")
-    model_from_params(deep_merge(params.get("model") or {}, {"options": {"dropout": float(p)}}), "dropout_ensemble.model")
-
-
-register_check(
-    "dropout_ensemble", lambda p: check_dropout_ensemble_parameters(p.get("dropout_ensemble") or {}, p.get("training_defaults") or {})
-)
-
-
-def ensemble_members(params: dict[str, Any]) -> list[str]:
+def ensemble_members(dropout_ensemble: DropoutEnsembleParameters) -> list[str]:
     """``plain_1`` … ``plain_<members>`` (no dropout, each its own seed), then ``dropout``."""
-    return [*(f"plain_{i}" for i in range(1, _positive_int(params.get("members"), "members") + 1)), "dropout"]
+    return [*(f"plain_{i}" for i in range(1, dropout_ensemble.members + 1)), "dropout"]
+
+
+def member_spec(dropout_ensemble: DropoutEnsembleParameters, defaults: TrainingSettings, member: str) -> tuple[ModelSpec, TrainingSettings]:
+    """One member's network and training settings: ``dropout_ensemble.model`` with the member's
+    dropout (0 for the plain ones); ``training_defaults``, ``dropout_ensemble.training``, then the
+    member's seed (``seed + i``, ``seed`` for the dropout network)."""
+    dropout = member == "dropout"
+    index = 0 if dropout else int(member.removeprefix("plain_"))
+    model = merged(
+        ModelSpec,
+        dropout_ensemble.model,
+        {"options": {"dropout": float(dropout_ensemble.dropout) if dropout else 0.0}},
+        where="dropout_ensemble.model",
+    )
+    config = training_settings(
+        defaults, dropout_ensemble.training, {"seed": dropout_ensemble.seed + index}, where="dropout_ensemble.training"
+    )
+    return model, config
 
 
 def train_ensemble_member(
@@ -71,44 +82,37 @@ def train_ensemble_member(
     validation_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
     standardisation_stats: dict,
-    params: dict[str, Any],
-    training_defaults: dict[str, Any],
-    augmentation_params: dict[str, Any],
+    dropout_ensemble: DropoutEnsembleParameters,
+    training_defaults: TrainingSettings,
+    augmentation: AugmentConfig,
     *,
     member: str,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train one member on the same slice of the train split as the others (a child MLflow run);
     return its summary and its softmax probabilities on the test split — for the dropout
     network also the Monte-Carlo average of ``mc_samples`` passes with dropout on."""
-    check_dropout_ensemble_parameters(params, training_defaults)
-    seed = int(params.get("seed", 0))
-    dropout = member == "dropout"
-    index = 0 if dropout else int(member.removeprefix("plain_"))
-    spec = {"model": {"options": {"dropout": float(params["dropout"]) if dropout else 0.0}}, "training": {"seed": seed + index}}
-    as_sweep = {
-        "train_limit": params.get("train_limit"),
-        "seed": seed,  # the same training images for every member
-        "model": params.get("model"),
-        "training": params.get("training"),
-        "sweeps": {SWEEP: {"members": {member: spec}}},
-    }
+    seed = dropout_ensemble.seed
+    model_spec, config = member_spec(dropout_ensemble, training_defaults, member)
     summary, model, standardiser = train_member(
         train_split,
         validation_split,
         test_split,
         standardisation_stats,
-        as_sweep,
-        training_defaults,
-        augmentation_params,
+        model=model_spec,
+        training=config,
+        augmentation=augmentation,
+        train_limit=dropout_ensemble.train_limit,
+        seed=seed,  # the same training images for every member
         sweep=SWEEP,
         member=member,
         pipeline=SWEEP,
+        where=SWEEP,
     )
-    device = training_config(training_defaults, params.get("training"), where="dropout_ensemble.training").device
+    device = config.device
     logits = predict(model, test_split["images"], standardiser, device=device)
     out = {"probabilities": np.asarray(logits.softmax(1).numpy(), dtype=np.float32)}
-    if dropout:
-        samples = int(params.get("mc_samples", 32))
+    if member == "dropout":
+        samples = dropout_ensemble.mc_samples
         out["mc_probabilities"] = mc_dropout_probabilities(model, test_split["images"], standardiser, samples, seed, device).astype(
             np.float32
         )
@@ -125,21 +129,21 @@ def _scores(probabilities: np.ndarray, labels: np.ndarray, bins: int) -> dict[st
     }
 
 
-def report_dropout_ensemble(params: dict[str, Any], test_split: dict[str, np.ndarray], *pairs: Any) -> dict[str, Any]:
+def report_dropout_ensemble(dropout_ensemble: DropoutEnsembleParameters, test_split: dict[str, np.ndarray], *pairs: Any) -> dict[str, Any]:
     """Test error, negative log-likelihood and calibration (ECE) of one network, of ensembles of
     the first k networks (the average of their probabilities), of the dropout network (one pass,
     the weight-scaling rule) and of its Monte-Carlo average; the picture; the claims."""
     labels = test_split["labels"].astype(np.int64)
-    bins = int(params.get("calibration_bins", 15))
+    bins = dropout_ensemble.calibration_bins
     results, probabilities = pairs[0::2], pairs[1::2]
     plain = [p["probabilities"] for r, p in zip(results, probabilities) if r["member"] != "dropout"]
     drop_result, drop = next((r, p) for r, p in zip(results, probabilities) if r["member"] == "dropout")
-    p_drop = float(params["dropout"])
+    p_drop = float(dropout_ensemble.dropout)
     singles = [_scores(p, labels, bins) for p in plain]
-    sizes = sorted({1, *params["ensemble_sizes"]})
+    sizes = sorted({1, *dropout_ensemble.ensemble_sizes})
     ensembles = {k: _scores(np.mean(plain[:k], axis=0), labels, bins) for k in sizes}
     weight_scaling = _scores(drop["probabilities"], labels, bins)
-    samples = int(params.get("mc_samples", 32))
+    samples = dropout_ensemble.mc_samples
     mc = _scores(drop["mc_probabilities"], labels, bins)
 
     def row(name: str, trained: int, s: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ classifier goes through (:mod:`practical_dl.project.model_nodes`)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ from matplotlib.figure import Figure
 
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.evaluation.figures import feature_maps_figure, kernels_figure, training_curves_figure
+from practical_dl.project.parameters import EvaluationParameters
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def plot_training_curves(*histories: pd.DataFrame) -> Figure:
 def visualise_learned_kernels(
     classifier: DigitClassifier,
     test_split: dict[str, np.ndarray],
-    evaluation_params: dict[str, Any],
+    evaluation_params: EvaluationParameters,
 ) -> tuple[Figure, Figure]:
     """The first-layer kernels of a convolutional model and its feature maps for one test digit."""
     images = test_split["images"]
@@ -59,8 +59,8 @@ def visualise_learned_kernels(
     conv = getattr(classifier.network, "conv1", None)
     if conv is None:
         raise ValueError(f"parameter evaluation.kernels_model: {label} has no first convolution layer (conv1)")
-    index = int(evaluation_params.get("feature_map_image", 0))
-    if not 0 <= index < len(images):
+    index = evaluation_params.feature_map_image
+    if index >= len(images):
         raise ValueError(f"parameter evaluation.feature_map_image={index} is outside the {len(images)} test images")
     kernels = conv.weight.detach().cpu().numpy()
     x = classifier.standardise.raw(torch.from_numpy(images[index : index + 1]))

@@ -8,6 +8,7 @@ from practical_dl.pipelines.evaluation.nodes import plot_training_curves, summar
 from practical_dl.project.context import load_project_parameters
 from practical_dl.project.model_pipelines import model_evaluation_template, trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
+from practical_dl.project.parameters import EvaluationParameters
 
 SHARED_INPUTS = {"test_split"}
 
@@ -27,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Pipeline([]),
     )
-    kernels_model = (parameters.get("evaluation") or {}).get("kernels_model", "simplenet")
+    kernels_model = EvaluationParameters.from_dict(parameters.get("evaluation") or {}, "evaluation").kernels_model
     # the summary nodes read every model's namespaced outputs (fc64.test_metrics, ...)
     with reading_across_namespaces():
         return per_model + Pipeline(_summary_nodes(models, kernels_model))

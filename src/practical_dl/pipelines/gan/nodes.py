@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from practical_dl.core.distributed import from_environment
-from practical_dl.core.params import check_known_keys
+from practical_dl.core.params import NonNegativeFloat, PositiveInt, Settings
 from practical_dl.core.runtime import resolve_device
 from practical_dl.methods.gan.latent import LatentGroup, interpolate, latent_arithmetic
 from practical_dl.methods.gan.scores import ClassifierProbe, FrechetDistance, GANScorer, inception_score
@@ -22,41 +22,60 @@ from practical_dl.models.classifier import DigitClassifier, classifier_to_bytes
 from practical_dl.models.gan import Generator
 from practical_dl.pipelines.gan.figures import gan_training_figure
 from practical_dl.project.figures import close, image_grid_figure, image_rows_figure
-from practical_dl.project.parameter_checks import register_check
 from practical_dl.project.reporting import metric_values
 from practical_dl.project.tracking import EpochMetrics
 from practical_dl.project.training_setup import data_identity, state_dict_for_saving, training_checkpointer
 
 logger = logging.getLogger(__name__)
 
-KNOWN_KEYS = {"classifier", "training", "scores", "samples", "interpolation", "arithmetic"}
+
+class GanScores(Settings):
+    """How the generator is scored (Inception Score and Fréchet distance with the project's classifier)."""
+
+    samples: PositiveInt = 5000
+    """Generated images scored after every epoch."""
+    splits: PositiveInt = 10
+    """Inception Score: mean over this many splits."""
+    final_samples: PositiveInt | None = None
+    """Generated images scored at the end; null: as many as the test split."""
 
 
-def check_gan_parameters(gan: dict[str, Any]) -> GANConfig:
-    """Validate the ``gan`` block; errors name the parameter."""
-    check_known_keys(gan, KNOWN_KEYS, "gan")
-    config = GANConfig.from_dict(gan.get("training"), "gan.training")
-    for block, keys in (
-        ("scores", ("samples", "splits")),
-        ("samples", ("count",)),
-        ("interpolation", ("pairs", "steps")),
-        ("arithmetic", ("samples", "group_size")),
-    ):
-        for key in keys:
-            value = (gan.get(block) or {}).get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"parameter gan.{block}.{key} must be a positive integer, got {value!r}")
-    for key in ("a", "b", "c"):
-        spec = (gan.get("arithmetic") or {}).get(key)
-        if spec is not None:
-            try:
-                LatentGroup(**spec)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"invalid parameter gan.arithmetic.{key}: {exc}") from None
-    return config
+class GanSamples(Settings):
+    """The grid of generated digits."""
+
+    count: PositiveInt = 100
 
 
-register_check("gan", lambda p: check_gan_parameters(p.get("gan") or {}))
+class GanInterpolation(Settings):
+    """Straight lines between latent vectors."""
+
+    pairs: PositiveInt = 8
+    steps: PositiveInt = 10
+
+
+class GanArithmetic(Settings):
+    """DCGAN's latent vector arithmetic: mean z of ``a`` - mean z of ``b`` + mean z of ``c``."""
+
+    a: LatentGroup
+    b: LatentGroup
+    c: LatentGroup
+    samples: PositiveInt = 4000
+    """Generated candidates the groups are picked from."""
+    group_size: PositiveInt = 8
+    noise: NonNegativeFloat = 0.25
+    """Standard deviation of the noise added to the result's latent vector for its variants."""
+
+
+class GanParameters(Settings):
+    """The ``gan`` block (``parameters_gan.yml``): a DCGAN, how it is trained, scored and explored."""
+
+    classifier: str = "simplenet"
+    """A trained model with features() (trained by the training pipeline) that scores the samples."""
+    training: GANConfig = GANConfig()
+    scores: GanScores = GanScores()
+    samples: GanSamples = GanSamples()
+    interpolation: GanInterpolation = GanInterpolation()
+    arithmetic: GanArithmetic
 
 
 def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
@@ -67,7 +86,7 @@ def train_gan(
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
     classifier: DigitClassifier,
-    gan: dict[str, Any],
+    gan: GanParameters,
 ) -> dict[str, Any]:
     """Train the DCGAN on the training split, scored after every epoch by the classifier against
     the test split; each epoch's metrics and fixed-noise samples go to MLflow as the epoch ends.
@@ -76,13 +95,12 @@ def train_gan(
     ``<checkpoint_dir>/dcgan.safetensors``; the next run with the same settings goes on from it
     (a finished training is not repeated), unless ``gan.training.resume`` is off.
     """
-    config = check_gan_parameters(gan)
-    scores = gan.get("scores") or {}
+    config = gan.training
     device = resolve_device(config.device)
     probe = ClassifierProbe(classifier, device)
-    scorer = GANScorer(probe, _unit(test_split), int(scores.get("samples", 5000)), int(scores.get("splits", 10)), config.seed)
+    scorer = GANScorer(probe, _unit(test_split), gan.scores.samples, gan.scores.splits, config.seed)
     identity = (
-        scores,
+        gan.scores.model_dump(exclude_unset=True),  # the block as the parameters give it
         hashlib.sha256(classifier_to_bytes(classifier)).hexdigest(),
         data_identity(train_split["images"], train_split["labels"]),
     )
@@ -128,24 +146,24 @@ def explore_generator(
     test_split: dict[str, np.ndarray],
     validation_split: dict[str, np.ndarray],
     classifier: DigitClassifier,
-    gan: dict[str, Any],
+    gan: GanParameters,
 ) -> dict[str, Any]:
     """Final scores (beside those of real images), a sample grid, latent interpolations and
     DCGAN's latent vector arithmetic."""
-    config = check_gan_parameters(gan)
+    config = gan.training
     device = resolve_device(config.device)
     generator = Generator(config.latent_dim, config.generator_features, test_split["images"].shape[1])
     try:
         generator.load_state_dict(generator_weights)
     except RuntimeError as exc:
         raise ValueError(
-            f"the saved generator does not fit parameters gan.training ({gan.get('training')}); rerun `kedro run --pipelines gan`: {exc}"
+            f"the saved generator does not fit parameters gan.training ({config.model_dump(exclude_unset=True)}); "
+            f"rerun `kedro run --pipelines gan`: {exc}"
         ) from None
     generator.to(device).eval()
     probe = ClassifierProbe(classifier, device)
-    scores_params = gan.get("scores") or {}
-    splits = int(scores_params.get("splits", 10))
-    n = int(scores_params.get("final_samples", len(test_split["labels"])))
+    splits = gan.scores.splits
+    n = gan.scores.final_samples if gan.scores.final_samples is not None else len(test_split["labels"])
     test_logits, test_features = probe(_unit(test_split))
     val_logits, val_features = probe(_unit(validation_split))
     frechet = FrechetDistance(test_features)
@@ -167,8 +185,7 @@ def explore_generator(
         scores["real_validation_frechet_distance"],
     )
 
-    count = int((gan.get("samples") or {}).get("count", 100))
-    images = generator.sample(count, rng)
+    images = generator.sample(gan.samples.count, rng)
     logits, _ = probe(images)
     confidence, predicted = logits.softmax(1).max(1)
     samples_plot = image_grid_figure(
@@ -177,8 +194,7 @@ def explore_generator(
         f"DCGAN samples, captioned with the classifier's prediction (confidence); IS {scores['inception_score']:.2f}",
     )
 
-    interp = gan.get("interpolation") or {}
-    pairs, steps = int(interp.get("pairs", 8)), int(interp.get("steps", 10))
+    pairs, steps = gan.interpolation.pairs, gan.interpolation.steps
     rows = []
     for k in range(pairs):
         z = torch.randn(2, config.latent_dim, generator=rng)
@@ -187,17 +203,17 @@ def explore_generator(
         rows.append((f"pair {k + 1}", (line * 255).round().to(torch.uint8).numpy(), [str(p) for p in predicted], None))
     interpolation_plot = image_rows_figure(rows, "DCGAN: straight lines between latent vectors (captions: the classifier's prediction)")
 
-    arithmetic_params = gan.get("arithmetic") or {}
-    groups = {key: LatentGroup(**arithmetic_params[key]) for key in ("a", "b", "c")}
+    settings = gan.arithmetic
+    groups = {"a": settings.a, "b": settings.b, "c": settings.c}
     arithmetic = latent_arithmetic(
         generator,
         probe,
-        groups["a"],
-        groups["b"],
-        groups["c"],
-        samples=int(arithmetic_params.get("samples", 4000)),
-        group_size=int(arithmetic_params.get("group_size", 8)),
-        noise=float(arithmetic_params.get("noise", 0.25)),
+        settings.a,
+        settings.b,
+        settings.c,
+        samples=settings.samples,
+        group_size=settings.group_size,
+        noise=settings.noise,
         seed=config.seed,
     )
     result = arithmetic["result"]

@@ -4,13 +4,13 @@ explore what it learnt: samples, latent interpolations and latent vector arithme
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipelines.gan.nodes import explore_generator, train_gan
+from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator, train_gan
 from practical_dl.project.context import load_project_parameters
 from practical_dl.project.namespaces import reading_across_namespaces
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    classifier = (load_project_parameters().get("gan") or {}).get("classifier", "simplenet")
+    classifier = GanParameters.from_dict(load_project_parameters().get("gan") or {}, "gan").classifier
     scoring = [f"{classifier}.classifier", "params:gan"]
     with reading_across_namespaces():
         return Pipeline(

@@ -4,79 +4,81 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from pydantic import Field, StrictInt, field_validator
 
-from practical_dl.core.params import check_known_keys
+from practical_dl.core.config import Device
+from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings
 from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
-from practical_dl.methods.attacks import check_adversarial_parameters
-from practical_dl.methods.patch import PatchConfig, paste, random_positions, targeted_success, train_patch
+from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.methods.patch import PatchConfig, PatchTraining, paste, random_positions, targeted_success, train_patch
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.patch.figures import patch_success_figure
 from practical_dl.project.figures import adversarial_examples_figure, image_rows_figure
-from practical_dl.project.parameter_checks import register_check
 from practical_dl.project.reporting import metric_history, verdict
 
 logger = logging.getLogger(__name__)
 
-KNOWN_KEYS = {"models", "sizes", "target", "training", "train_images", "test_images", "seed", "bar", "examples", "device"}
-BAR_KEYS = {"model", "max_size", "success_percent"}
+
+class PatchBar(Settings):
+    """The issue's bar: a targeted success this high with a patch this small, on this model."""
+
+    model: str
+    """For this model a patch of max_size is also made for every class as the target."""
+    max_size: PositiveInt
+    success_percent: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 
 
-def _positive_int(value: Any, name: str, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"parameter {name} must be an integer >= {least}, got {value!r}")
-    return value
+class PatchExamples(Settings):
+    """The grid of patched test digits."""
+
+    per_class: PositiveInt = 1
 
 
-def check_patch_parameters(params: dict[str, Any]) -> list[PatchConfig]:
-    """Validate the ``patch`` block; return one :class:`PatchConfig` per size. Errors name the parameter."""
-    check_known_keys(params, KNOWN_KEYS, "patch")
-    models = params.get("models")
-    if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
-        raise ValueError(f"parameter patch.models must be a list of model names or null (every trained model), got {models!r}")
-    sizes = params.get("sizes")
-    if not isinstance(sizes, list) or not sizes:
-        raise ValueError(f"parameter patch.sizes must be a non-empty list of patch sides in pixels, got {sizes!r}")
-    sizes = [_positive_int(s, f"patch.sizes[{i}]") for i, s in enumerate(sizes)]
-    if sizes != sorted(set(sizes)):
-        raise ValueError(f"parameter patch.sizes must be increasing, got {params['sizes']}")
-    target = _positive_int(params.get("target"), "patch.target", least=0)
-    training = params.get("training") or {}
-    if not isinstance(training, dict) or {"size", "target"} & set(training):
-        raise ValueError(f"parameter patch.training must map PatchConfig settings other than size and target, got {training!r}")
-    configs = [PatchConfig.from_dict({**training, "size": s, "target": target}, "patch.training") for s in sizes]
-    for name, default in (("train_images", 10000), ("test_images", 2000)):
-        if params.get(name, default) is not None:  # null: the whole split
-            _positive_int(params.get(name, default), f"patch.{name}", least=10)
-    _positive_int(params.get("seed", 0), "patch.seed", least=0)
-    bar = params.get("bar") or {}
-    check_known_keys(bar, BAR_KEYS, "patch.bar")
-    if bar:
-        if not isinstance(bar.get("model"), str):
-            raise ValueError(f"parameter patch.bar.model must be a model name, got {bar.get('model')!r}")
-        _positive_int(bar.get("max_size"), "patch.bar.max_size")
-        share = bar.get("success_percent")
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 100:
-            raise ValueError(f"parameter patch.bar.success_percent must be in (0, 100], got {share!r}")
-    examples = params.get("examples") or {}
-    check_known_keys(examples, {"per_class"}, "patch.examples")
-    _positive_int(examples.get("per_class", 1), "patch.examples.per_class")
-    return configs
+class PatchParameters(Settings):
+    """The ``patch`` block (``parameters_patch.yml``): a targeted patch of every size against every trained classifier."""
+
+    models: list[str] | None = None
+    """null: every model of ``trained_models``, then ``adversarial.robust_models``."""
+    sizes: IncreasingList[PositiveInt]
+    """Sides of the square patch, in pixels, increasing."""
+    target: NonNegativeInt
+    """The class every patch asks for."""
+    training: PatchTraining = PatchTraining()
+    train_images: Annotated[StrictInt, Field(ge=10)] | None = 10000
+    """A seeded, stratified subset of the training split the patches are optimised on; null: all of it."""
+    test_images: Annotated[StrictInt, Field(ge=10)] | None = 2000
+    """... of the test split they are pasted on (the target's own digits left out); null: all of it."""
+    seed: NonNegativeInt = 0
+    """The subsets and the positions on the test digits."""
+    bar: PatchBar | None = None
+    examples: PatchExamples = PatchExamples()
+    device: Device = "auto"
+
+    @field_validator("training", mode="before")
+    @classmethod
+    def _not_size_or_target(cls, training: Any) -> Any:
+        if isinstance(training, dict) and {"size", "target"} & set(training):
+            raise ValueError("size and target are set by patch.sizes and patch.target; remove them")
+        return training
+
+    def configs(self, size: int | None = None, targets: list[int] | None = None) -> list[PatchConfig]:
+        """One :class:`PatchConfig` per size of ``sizes`` (or per target of ``targets`` at ``size``)."""
+        settings = self.training.model_dump()
+        if targets is not None:
+            return [PatchConfig(**settings, size=size, target=t) for t in targets]
+        return [PatchConfig(**settings, size=s, target=self.target) for s in self.sizes]
 
 
-register_check("patch", lambda p: check_patch_parameters(p.get("patch") or {}))
-register_check("adversarial", lambda p: check_adversarial_parameters(p.get("adversarial") or {}))  # read for its robust models
-
-
-def patched_models(patch: dict[str, Any], trained_models: list[str], adversarial: dict[str, Any]) -> list[str]:
+def patched_models(patch: PatchParameters, trained_models: list[str], adversarial: AdversarialParameters) -> list[str]:
     """``patch.models`` (default: every trained model, then the adversarial pipeline's robust models)."""
-    models = patch.get("models") or [*trained_models, *(adversarial.get("robust_models") or [])]
+    models = patch.models or [*trained_models, *adversarial.robust_models]
     return list(dict.fromkeys(models))
 
 
@@ -95,7 +97,7 @@ def attack_with_patches(
     classifier: DigitClassifier,
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
-    patch: dict[str, Any],
+    patch: PatchParameters,
     *,
     model: str,
 ) -> tuple[dict[str, Any], Figure, Figure]:
@@ -104,8 +106,8 @@ def attack_with_patches(
     beside a patch of random pixels at the same positions; for the bar's model, a patch of the
     bar's size for every class as the target. Returns the result, a grid of patched test digits
     with the predictions, and the patches as images."""
-    configs = check_patch_parameters(patch)
-    seed = int(patch.get("seed", 0))
+    configs = patch.configs()
+    seed = patch.seed
     target = configs[0].target
     side = classifier.input_shape[-1]
     classes = len(classifier.class_names)
@@ -113,11 +115,11 @@ def attack_with_patches(
         raise ValueError(f"parameter patch.target is {target}, but {classifier.label} has {classes} classes")
     if configs[-1].size > side:
         raise ValueError(f"parameter patch.sizes: a {configs[-1].size}-pixel patch does not fit on {side}x{side} images")
-    device = resolve_device(patch.get("device", "auto"))
+    device = resolve_device(patch.device)
     net = classifier.to(device).eval().requires_grad_(False)  # takes images in [0, 1], standardises them itself
     scale = classifier.standardise.scale
-    train = stratified_subset(train_split, patch.get("train_images", 10000), seed)
-    test = stratified_subset(test_split, patch.get("test_images", 2000), seed)
+    train = stratified_subset(train_split, patch.train_images, seed)
+    test = stratified_subset(test_split, patch.test_images, seed)
     x_train = (torch.from_numpy(train["images"]).float() / scale).to(device)
     x_test = (torch.from_numpy(test["images"]).float() / scale).to(device)
     y_test = torch.from_numpy(test["labels"].astype(np.int64)).to(device)
@@ -149,16 +151,13 @@ def attack_with_patches(
             spent,
         )
 
-    bar = patch.get("bar") or {}
+    bar = patch.bar
     every_target = None
-    if bar and bar["model"] == model:
-        size = int(bar["max_size"])
+    if bar is not None and bar.model == model:
+        size = bar.max_size
         if size > side:
             raise ValueError(f"parameter patch.bar.max_size: a {size}-pixel patch does not fit on {side}x{side} images")
-        runs = [
-            optimised(PatchConfig.from_dict({**(patch.get("training") or {}), "size": size, "target": t}, "patch.training"))
-            for t in range(classes)
-        ]
+        runs = [optimised(config) for config in patch.configs(size, list(range(classes)))]
         every_target = {"size": size, "success": [rate for _, rate, _ in runs], "seconds": [s for _, _, s in runs]}
         logger.info(
             "%s, a %dx%d patch for every class as the target: %s",
@@ -170,7 +169,7 @@ def attack_with_patches(
         every_target_patches = [found for found, _, _ in runs]
 
     labels = test["labels"].astype(np.int64)
-    per_class = int((patch.get("examples") or {}).get("per_class", 1))
+    per_class = patch.examples.per_class
     picked = torch.from_numpy(first_per_class(labels, per_class)).to(device)
     rows = [("clean", x_test[picked])]
     for config, found in zip(configs, patches):
@@ -219,7 +218,7 @@ def attack_with_patches(
     return result, examples, patches_plot
 
 
-def report_patches(patch: dict[str, Any], adversarial: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+def report_patches(patch: PatchParameters, adversarial: AdversarialParameters, *results: dict[str, Any]) -> dict[str, Any]:
     """The table (one row per model, one column per patch size), the picture, the MLflow metric
     histories (step = the patch's side) and a report that checks the bar and the claims."""
     rows, metrics = [], {}
@@ -230,7 +229,7 @@ def report_patches(patch: dict[str, Any], adversarial: dict[str, Any], *results:
         if r.get("every_target"):
             metrics[f"{r['model']}.every_target_success"] = metric_history(enumerate(r["every_target"]["success"]))
     table = pd.DataFrame(rows)
-    first = results[0] if results else {"target": patch.get("target"), "test_images": 0, "train_images": 0, "training": {}}
+    first = results[0] if results else {"target": patch.target, "test_images": 0, "train_images": 0, "training": {}}
     training = first["training"]
     lines = [
         "# An adversarial patch: targeted success (%) against the patch's side",
@@ -250,20 +249,25 @@ def report_patches(patch: dict[str, Any], adversarial: dict[str, Any], *results:
         *check_patch_claims(patch, adversarial, results),
         "",
     ]
-    return {"table": table, "markdown": "\n".join(lines), "plot": patch_success_figure(results, patch.get("bar") or {}), "metrics": metrics}
+    return {
+        "table": table,
+        "markdown": "\n".join(lines),
+        "plot": patch_success_figure(results, patch.bar.to_dict() if patch.bar is not None else {}),
+        "metrics": metrics,
+    }
 
 
 def _rates(sizes: list[int], rates: list[float]) -> str:
     return ", ".join(f"{s}x{s}: {100 * a:.1f}%" for s, a in zip(sizes, rates))
 
 
-def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], results: tuple[dict, ...]) -> list[str]:
+def check_patch_claims(patch: PatchParameters, adversarial: AdversarialParameters, results: tuple[dict, ...]) -> list[str]:
     """The bar and the claims, each confirmed or contradicted by the measured numbers."""
     lines = []
-    bar = patch.get("bar") or {}
-    base = next((r for r in results if r["model"] == bar.get("model")), None)
+    bar = patch.bar
+    base = next((r for r in results if bar is not None and r["model"] == bar.model), None)
     if base is not None:
-        limit, wanted = int(bar["max_size"]), float(bar["success_percent"])
+        limit, wanted = bar.max_size, float(bar.success_percent)
         small = [(s, a) for s, a in zip(base["sizes"], base["success"]) if s <= limit]
         every = base.get("every_target") or {"size": 0, "success": []}
         candidates = [(a, f"asking for {base['target']} at {s}x{s}") for s, a in small]
@@ -305,7 +309,7 @@ def check_patch_claims(patch: dict[str, Any], adversarial: dict[str, Any], resul
             f"{_rates(r['sizes'], r['random_patch_success'])} ({100 * r['already_target']:.1f}% called {r['target']} without a patch)."
         )
     for r in results:
-        if r["model"] not in (adversarial.get("robust_models") or []) or base is None or r is base:
+        if r["model"] not in adversarial.robust_models or base is None or r is base:
             continue
         shared = [(s, a, b) for s, a, b in zip(r["sizes"], r["success"], base["success"]) if s in base["sizes"]]
         lines.append(

@@ -7,7 +7,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipelines.patch.nodes import attack_with_patches, patched_models, report_patches
+from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.pipelines.patch.nodes import PatchParameters, attack_with_patches, patched_models, report_patches
 from practical_dl.project.context import load_project_parameters
 from practical_dl.project.model_pipelines import trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
@@ -30,7 +31,9 @@ def _patch_template(model: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     parameters = load_project_parameters()
-    models = patched_models(parameters.get("patch") or {}, trained_model_names(parameters), parameters.get("adversarial") or {})
+    patch = PatchParameters.from_dict(parameters.get("patch") or {}, "patch")
+    adversarial = AdversarialParameters.from_dict(parameters.get("adversarial") or {}, "adversarial")  # read for its robust models
+    models = patched_models(patch, trained_model_names(parameters), adversarial)
     with reading_across_namespaces():
         attacks = sum((_patch_template(m) for m in models), Pipeline([]))
         report = Pipeline(

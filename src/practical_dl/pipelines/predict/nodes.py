@@ -5,51 +5,51 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Literal
 
 import pandas as pd
 from matplotlib.figure import Figure
+from pydantic import Field, StrictInt
 
-from practical_dl.core.params import check_known_keys
+from practical_dl.core.params import ParameterError, PositiveInt, Settings
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.predict.figures import contact_sheet_figure
 from practical_dl.project.datasets.bytes_dataset import FileTooLargeError
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import TrainedModels
 from practical_dl.serving.inference import PREPARATIONS, PreparedInput, prediction_rows, prepare_inputs
 from practical_dl.serving.preprocess import MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
-KNOWN_KEYS = {"models", "trusted_model", "preparation", "max_pixels", "contact_sheet_images", "folder", "reports"}
+
+class PredictParameters(Settings):
+    """The ``predict`` block: which trained classifiers read a folder of your own images, and how."""
+
+    models: Annotated[list[str], Field(min_length=1)] | None = None
+    """null: every model of trained_models that has been trained; or a list of them."""
+    trusted_model: str = "simplenet"
+    """The model to believe (column ``trusted``, the log); one of trained_models."""
+    preparation: Literal[PREPARATIONS] = "mnist"
+    """mnist: cropped, fitted into 20x20, centred as MNIST was; naive: the whole image resized to 28x28."""
+    max_pixels: Annotated[StrictInt, Field(ge=28 * 28)] = MAX_PIXELS
+    """Larger images get a ``too_large`` row instead of being decoded."""
+    contact_sheet_images: PositiveInt = 40
+    """Rows of the contact sheet."""
+    folder: str | None = None
+    """The images (``--params predict.folder=...``; the catalog's default: data/01_raw/my_digits)."""
+    reports: str | None = None
+    """Where the table and the contact sheet go (``--params predict.reports=...``)."""
 
 
-def check_predict_parameters(params: dict[str, Any], trained_models: list[str]) -> dict[str, Any]:
-    """Validate the ``predict`` block; errors name the parameter."""
-    check_known_keys(params, KNOWN_KEYS, "predict")
-    models = params.get("models")
-    if models is not None:
-        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-            raise ValueError(
-                f"parameter predict.models must be null (every trained model) or a non-empty list of model names, got {models!r}"
-            )
-        unknown = [m for m in models if m not in trained_models]
-        if unknown:
-            raise ValueError(f"parameter predict.models: {unknown} are not in trained_models {trained_models}")
-    trusted = params.get("trusted_model", "simplenet")
-    if trusted not in trained_models:
-        raise ValueError(f"parameter predict.trusted_model: {trusted!r} is not in trained_models {trained_models}")
-    if params.get("preparation", "mnist") not in PREPARATIONS:
-        raise ValueError(f"parameter predict.preparation must be one of {PREPARATIONS}, got {params.get('preparation')!r}")
-    max_pixels = params.get("max_pixels", MAX_PIXELS)
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 28 * 28:
-        raise ValueError(f"parameter predict.max_pixels must be an integer >= 784, got {max_pixels!r}")
-    shown = params.get("contact_sheet_images", 40)
-    if isinstance(shown, bool) or not isinstance(shown, int) or shown < 1:
-        raise ValueError(f"parameter predict.contact_sheet_images must be a positive integer, got {shown!r}")
-    return params
-
-
-register_check("predict", lambda p: check_predict_parameters(p.get("predict") or {}, list(p.get("trained_models") or [])))
+def check_against_trained_models(predict: PredictParameters, trained_models: list[str]) -> None:
+    """``predict.models`` and ``predict.trusted_model`` must name models of ``trained_models``."""
+    unknown = [m for m in predict.models or [] if m not in trained_models]
+    if unknown:
+        raise ParameterError(f"invalid parameter predict.models: {unknown} are not in trained_models {trained_models}")
+    if predict.trusted_model not in trained_models:
+        raise ParameterError(
+            f"invalid parameter predict.trusted_model: {predict.trusted_model!r} is not in trained_models {trained_models}"
+        )
 
 
 def _read(load: Callable[[], bytes]) -> bytes | Exception:
@@ -74,7 +74,11 @@ def _summary(inputs: list[PreparedInput], answers: dict[str, str], trusted: str,
 
 
 def predict_digits(
-    images: dict[str, Callable[[], bytes]], predict: dict[str, Any], *classifiers: DigitClassifier, models: list[str]
+    images: dict[str, Callable[[], bytes]],
+    predict: PredictParameters,
+    trained_models: TrainedModels,
+    *classifiers: DigitClassifier,
+    models: list[str],
 ) -> tuple[pd.DataFrame, Figure]:
     """Every image of the folder through every chosen classifier.
 
@@ -83,11 +87,12 @@ def predict_digits(
     that could not be predicted, with its status and reason) and the contact sheet (the image
     as given | as the network sees it | the probabilities of every model as bars).
     """
+    check_against_trained_models(predict, trained_models.root)
     by_model = dict(zip(models, classifiers))
     names = sorted(n for n in images if not n.rsplit("/", 1)[-1].startswith("."))
     contents = {n: _read(images[n]) for n in names}
     sources = {n: c for n, c in contents.items() if not isinstance(c, Exception)}
-    max_pixels, preparation = int(predict.get("max_pixels", MAX_PIXELS)), predict.get("preparation", "mnist")
+    max_pixels, preparation = predict.max_pixels, predict.preparation
     prepared = {p.name: p for p in prepare_inputs(sources, max_pixels, preparation=preparation)}
     for name, exc in contents.items():
         if isinstance(exc, Exception):
@@ -97,12 +102,12 @@ def predict_digits(
             )
     inputs = [prepared[n] for n in names]
     table = prediction_rows(by_model, inputs)
-    trusted = predict.get("trusted_model", "simplenet")
+    trusted = predict.trusted_model
     table.insert(3, "trusted", table["model"] == trusted)
     answers = {r["image"]: f"{r['prediction']} ({r['probability']:.0%})" for _, r in table[table["trusted"]].iterrows()}
     logger.info("predict: %s", _summary(inputs, answers, by_model[trusted].label if trusted in by_model else trusted, classifiers))
     class_names = classifiers[0].class_names if classifiers else [str(d) for d in range(10)]
-    shown = inputs[: int(predict.get("contact_sheet_images", 40))]
+    shown = inputs[: predict.contact_sheet_images]
     # the pictures of each step, for the images on the contact sheet only
     steps = {
         p.name: p.prepared.steps for p in prepare_inputs({i.name: sources[i.name] for i in shown if i.ok}, max_pixels, keep_steps=True)

@@ -9,19 +9,27 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipelines.predict.nodes import predict_digits
+from practical_dl.core.params import ParameterError
+from practical_dl.pipelines.predict.nodes import PredictParameters, predict_digits
 from practical_dl.project.context import existing_datasets, load_project_parameters
 from practical_dl.project.model_pipelines import trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
 
 
 def predicted_models(parameters: dict | None = None) -> list[str]:
-    """``predict.models``, or every trained model that has a classifier to load."""
+    """``predict.models``, or every trained model that has a classifier to load.
+
+    The ``predict`` block is validated here: its models shape the pipeline's inputs, which Kedro's
+    check of typed parameters does not see.
+    """
     parameters = parameters if parameters is not None else load_project_parameters()
-    chosen = (parameters.get("predict") or {}).get("models")
-    if chosen:
-        return list(chosen)
+    chosen = PredictParameters.from_dict(parameters.get("predict") or {}, "predict").models
     trained = trained_model_names(parameters)
+    if chosen:
+        unknown = [m for m in chosen if m not in trained]
+        if unknown:
+            raise ParameterError(f"invalid parameter predict.models: {unknown} are not in trained_models {trained}")
+        return list(chosen)
     existing = [name.removesuffix(".classifier") for name in existing_datasets([f"{m}.classifier" for m in trained])]
     return existing or trained  # nothing trained yet: the run says which pipeline to run first
 
@@ -31,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     with reading_across_namespaces():  # the node reads every model's namespaced classifier
         node = Node(
             update_wrapper(partial(predict_digits, models=models), predict_digits),
-            inputs=["my_digits", "params:predict", *(f"{m}.classifier" for m in models)],
+            inputs=["my_digits", "params:predict", "params:trained_models", *(f"{m}.classifier" for m in models)],
             outputs=["my_digits_predictions", "my_digits_contact_sheet"],
             name="predict_digits",
         )

@@ -4,26 +4,114 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from pydantic import Field, StrictInt, ValidationError, WrapValidator, model_validator
 
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit, predict
-from practical_dl.core.params import deep_merge
+from practical_dl.core.params import NonNegativeFloat, NonNegativeInt, PositiveInt, Settings, deep_merge, plain
 from practical_dl.core.runtime import set_seed
 from practical_dl.core.splits import Split, per_class_subset
 from practical_dl.core.standardise import Standardiser
-from practical_dl.methods.transfer import STRATEGIES, ProjectVGG, build_transfer_model, describe, set_backbone_lr_factor
+from practical_dl.methods.transfer import (
+    BACKBONES,
+    HEADS,
+    STRATEGIES,
+    ProjectVGG,
+    build_transfer_model,
+    describe,
+    set_backbone_lr_factor,
+)
 from practical_dl.pipelines.transfer_learning.figures import transfer_figure
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.tracking import EpochMetrics, member_run
-from practical_dl.project.training_setup import state_dict_for_saving, training_config
+from practical_dl.project.training_setup import state_dict_for_saving
 
 logger = logging.getLogger(__name__)
+
+#: Two or more classes (labels of the digits data set).
+Classes = Annotated[list[NonNegativeInt], Field(min_length=2)]
+
+
+def _budget_message(value: Any, handler: Any) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError("must be a positive integer (images per class) or 'all'") from None
+
+
+#: Labelled target images per class, or ``all`` of them (one message for both branches).
+Budget = Annotated[PositiveInt | Literal["all"], WrapValidator(_budget_message)]
+
+
+class TransferTarget(Settings):
+    """``transfer_learning.target``: where the target task's images come from."""
+
+    source: Literal["digits", "folders"] = "digits"
+    """digits: target_classes of MNIST; folders: your images (see catalog.yml)."""
+    channels: Literal[1, 3] = 3
+    """folders: 1 (grey) or 3 (RGB)."""
+    image_size: PositiveInt = 64
+    """folders: images are resized to this."""
+
+
+class TransferBackbone(Settings):
+    """``transfer_learning.backbone``: the network whose features are transferred."""
+
+    name: Literal[BACKBONES]
+    """project_vgg (pre-trained here on the source task) | vgg16 | resnet18."""
+    weights: str | None = None
+    """torchvision backbones: e.g. IMAGENET1K_V1 (torch hub cache or download)."""
+    weights_path: str | None = None
+    """Or a local weights file (.safetensors or a state-dict .pth)."""
+    input_size: PositiveInt | None = None
+    """torchvision backbones: resize to this (default: the weights' own)."""
+    widths: Annotated[list[PositiveInt], Field(min_length=1)] = [32, 64, 128]
+    """project_vgg's block widths."""
+    head: Literal[HEADS] = "last"
+    """What is replaced: classifier (all fully-connected layers) | last (the last one only)."""
+
+
+class TransferTrainingOverrides(TrainingOverrides):
+    """A target run's ``training`` settings over ``training_defaults``, with the transfer runs' own two."""
+
+    steps: PositiveInt | None = None
+    """Optimisation steps per run, whatever the budget (default 300)."""
+    backbone_lr_factor: NonNegativeFloat | None = None
+    """fine_tune: the backbone trains at this times the learning rate (default 1)."""
+
+
+class TransferLearningParameters(Settings):
+    """The ``transfer_learning`` block: strategies x labelled-data budgets on a target task."""
+
+    source_classes: Classes
+    """The source task's digits."""
+    target_classes: Classes
+    """The target task's digits (labels remapped to 0..k-1)."""
+    budgets: list[Budget] = []
+    """Labelled target images per class, or all."""
+    strategies: list[Literal[STRATEGIES]] = []
+    seed: StrictInt = 0
+    """The budgets' subsets."""
+    target: TransferTarget = Field(default_factory=TransferTarget)
+    backbone: TransferBackbone
+    pretraining: TrainingOverrides | None = None
+    """The source task (over training_defaults)."""
+    training: TransferTrainingOverrides | None = None
+    """Every target run (over training_defaults)."""
+    strategy_training: dict[Literal[STRATEGIES], TransferTrainingOverrides | None] = {}
+    """Each strategy's runs (over training)."""
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> TransferLearningParameters:
+        overlap = sorted(set(self.source_classes) & set(self.target_classes))
+        if overlap:
+            raise ValueError(f"source_classes and target_classes overlap: {overlap}")
+        return self
 
 
 def _classes_subset(split: Split, classes: list[int]) -> Split:
@@ -34,57 +122,35 @@ def _classes_subset(split: Split, classes: list[int]) -> Split:
     return {"images": split["images"][keep], "labels": mapping[split["labels"][keep]].astype(np.uint8)}
 
 
-def check_transfer_parameters(params: dict[str, Any]) -> None:
-    source, target = params.get("source_classes") or [], params.get("target_classes") or []
-    if len(source) < 2 or len(target) < 2:
-        raise ValueError("parameters transfer_learning.source_classes and target_classes need two classes or more each")
-    if set(source) & set(target):
-        raise ValueError(f"transfer_learning.source_classes and target_classes overlap: {sorted(set(source) & set(target))}")
-    for budget in params.get("budgets") or []:
-        if budget != "all" and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
-            raise ValueError(f"transfer_learning.budgets holds {budget!r}: use positive integers (images per class) or 'all'")
-    for strategy in params.get("strategies") or []:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"transfer_learning.strategies holds unknown strategy {strategy!r}; known: {list(STRATEGIES)}")
-
-
-register_check("transfer_learning", lambda p: check_transfer_parameters(p.get("transfer_learning") or {}))
-
-
-def make_source_task(train_split: Split, params: dict[str, Any]) -> Split:
+def make_source_task(train_split: Split, params: TransferLearningParameters) -> Split:
     """The source task alone (its digits from the train split), when the target comes from elsewhere."""
-    check_transfer_parameters(params)
-    return _classes_subset(train_split, params["source_classes"])
+    return _classes_subset(train_split, params.source_classes)
 
 
-def make_transfer_tasks(train_split: Split, test_split: Split, params: dict[str, Any]) -> tuple[Split, Split, Split]:
+def make_transfer_tasks(train_split: Split, test_split: Split, params: TransferLearningParameters) -> tuple[Split, Split, Split]:
     """The offline default experiment: the source task is some digits, the target task others
     (labels remapped to 0..k-1), its test set the test split's images of those digits."""
-    check_transfer_parameters(params)
-    source = _classes_subset(train_split, params["source_classes"])
-    target_train = _classes_subset(train_split, params["target_classes"])
-    target_test = _classes_subset(test_split, params["target_classes"])
+    source = _classes_subset(train_split, params.source_classes)
+    target_train = _classes_subset(train_split, params.target_classes)
+    target_test = _classes_subset(test_split, params.target_classes)
     logger.info(
         "Source task %s: %d images; target task %s: %d training, %d test images",
-        params["source_classes"],
+        params.source_classes,
         len(source["labels"]),
-        params["target_classes"],
+        params.target_classes,
         len(target_train["labels"]),
         len(target_test["labels"]),
     )
     return source, target_train, target_test
 
 
-def images_from_folders(partitions: dict[str, Any], params: dict[str, Any]) -> Split:
+def images_from_folders(partitions: dict[str, Any], params: TransferLearningParameters) -> Split:
     """A split from a folder of class-named subfolders (a ``PartitionedDataset`` of images):
     ``cat/001.png`` is an image of class ``cat``. Classes are numbered in sorted order; images
     are converted to ``target.channels`` (1: grey, 3: RGB) and resized to ``target.image_size``."""
     from PIL import Image
 
-    target = params.get("target") or {}
-    channels, size = int(target.get("channels", 3)), int(target.get("image_size", 64))
-    if channels not in (1, 3):
-        raise ValueError(f"parameter transfer_learning.target.channels must be 1 or 3, got {channels}")
+    channels, size = params.target.channels, params.target.image_size
     if not partitions:
         raise ValueError("the image folder of the target task is empty")
     classes = sorted({key.replace("\\", "/").split("/")[0] for key in partitions})
@@ -102,15 +168,17 @@ def images_from_folders(partitions: dict[str, Any], params: dict[str, Any]) -> S
     return {"images": np.stack(images), "labels": np.asarray(labels, dtype=np.uint8)}
 
 
-def pretrain_source_model(source_train: Split, params: dict[str, Any], training_defaults: dict[str, Any]) -> dict[str, torch.Tensor]:
+def pretrain_source_model(
+    source_train: Split, params: TransferLearningParameters, training_defaults: TrainingSettings
+) -> dict[str, torch.Tensor]:
     """Train the project's VGG-style network on the source task (done once, then reused)."""
-    config = training_config(training_defaults, params.get("pretraining"), where="transfer_learning.pretraining")
+    config = training_settings(training_defaults, params.pretraining, where="transfer_learning.pretraining")
     images = source_train["images"]
     set_seed(config.seed)
     model = ProjectVGG(
         num_classes=int(source_train["labels"].max()) + 1,
         in_channels=images.shape[1],
-        widths=tuple(params["backbone"].get("widths", (32, 64, 128))),
+        widths=tuple(params.backbone.widths),
         image_size=images.shape[-1],
     )
     result = fit(model, (images, source_train["labels"]), None, _data_standardiser(source_train), config, name="source task")
@@ -128,47 +196,50 @@ def train_transfer_run(
     target_train: Split,
     target_test: Split,
     source_weights: dict[str, torch.Tensor],
-    params: dict[str, Any],
-    training_defaults: dict[str, Any],
+    params: TransferLearningParameters,
+    training_defaults: TrainingSettings,
     *,
     strategy: str,
     budget: int | str,
 ) -> dict[str, Any]:
     """One strategy on one labelled-data budget, in a child MLflow run; scored on the target test set."""
-    backbone = params["backbone"]
-    overrides = deep_merge(params.get("training") or {}, (params.get("strategy_training") or {}).get(strategy))
+    backbone = params.backbone
+    overrides = deep_merge(plain(params.training), plain(params.strategy_training.get(strategy)))
     steps = int(overrides.pop("steps", 300))
     backbone_lr_factor = float(overrides.pop("backbone_lr_factor", 1.0))
-    seed = int(params.get("seed", 0))
-    data = per_class_subset(target_train, budget, seed)
+    data = per_class_subset(target_train, budget, params.seed)
     n = len(data["labels"])
-    batch = int(overrides.get("batch_size", training_defaults.get("batch_size", 128)))
+    batch = int(overrides.get("batch_size", training_defaults.batch_size))
     overrides["epochs"] = max(1, math.ceil(steps * batch / n))
     where = f"transfer_learning.strategy_training.{strategy}"
-    config: TrainConfig = training_config(training_defaults, overrides, where=where)
+    config = training_settings(training_defaults, overrides, where=where)
     num_classes = int(target_train["labels"].max()) + 1
     set_seed(config.seed)
     model, own_stats = build_transfer_model(
-        backbone["name"],
+        backbone.name,
         strategy,
         num_classes,
         in_channels=data["images"].shape[1],
         image_size=data["images"].shape[-1],
-        source_state=source_weights if backbone["name"] == "project_vgg" else None,
-        weights=backbone.get("weights"),
-        weights_path=backbone.get("weights_path"),
-        input_size=backbone.get("input_size"),
-        project_widths=tuple(backbone.get("widths", (32, 64, 128))),
-        head=backbone.get("head", "last"),
+        source_state=source_weights if backbone.name == "project_vgg" else None,
+        weights=backbone.weights,
+        weights_path=backbone.weights_path,
+        input_size=backbone.input_size,
+        project_widths=tuple(backbone.widths),
+        head=backbone.head,
     )
     if strategy == "fine_tune" and backbone_lr_factor != 1.0:
         set_backbone_lr_factor(model, backbone_lr_factor)
     standardiser = _data_standardiser(target_train) if own_stats else Standardiser.identity(data["images"].shape[1])
     name = f"{strategy}/{budget}"
-    tags = {"experiment": "transfer_learning", "strategy": strategy, "budget": str(budget), "backbone": backbone["name"]}
-    with member_run(
-        name, tags, {"training": config.to_dict(), "backbone": backbone, "images": n, "backbone_lr_factor": backbone_lr_factor}
-    ) as run:
+    tags = {"experiment": "transfer_learning", "strategy": strategy, "budget": str(budget), "backbone": backbone.name}
+    logged = {
+        "training": config.to_dict(),
+        "backbone": backbone.model_dump(exclude_unset=True),  # the block as the parameters give it
+        "images": n,
+        "backbone_lr_factor": backbone_lr_factor,
+    }
+    with member_run(name, tags, logged) as run:
         result = fit(model, (data["images"], data["labels"]), None, standardiser, config, name=name, callbacks=[EpochMetrics()])
         if result.diverged:
             run.mark_diverged(result.divergence_reason)

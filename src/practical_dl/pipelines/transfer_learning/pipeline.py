@@ -7,6 +7,7 @@ transfer_learning --only-missing-outputs`` reuses it instead of training it agai
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.transfer_learning.nodes import (
+    TransferLearningParameters,
     images_from_folders,
     make_source_task,
     make_transfer_tasks,
@@ -31,15 +32,16 @@ def budget_name(budget) -> str:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    params = load_project_parameters().get("transfer_learning") or {}
-    runs = [(s, b) for s in params.get("strategies", []) for b in params.get("budgets", [])]
+    # the strategies and budgets shape the pipeline (bound into each run's node): validated here
+    params = TransferLearningParameters.from_dict(load_project_parameters().get("transfer_learning") or {}, "transfer_learning")
+    runs = [(s, b) for s in params.strategies for b in params.budgets]
     members = member_pipelines(
         train_transfer_run,
         [(f"transfer.{s}.{budget_name(b)}", {"strategy": s, "budget": b}) for s, b in runs],
         RUN_INPUTS,
         "train_transfer_run",
     )
-    if (params.get("target") or {}).get("source", "digits") == "folders":
+    if params.target.source == "folders":
         # the target task from two PartitionedDatasets of images (catalog: transfer_target_{train,test}_images)
         tasks = [
             Node(

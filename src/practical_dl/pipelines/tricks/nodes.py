@@ -4,25 +4,131 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from kornia.geometry.transform import rotate
 from matplotlib.figure import Figure
+from pydantic import BeforeValidator, Field
 
+from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.engine import fit, predict
+from practical_dl.core.params import Flag, NonNegativeInt, PositiveInt, Settings, merged
 from practical_dl.core.runtime import set_seed
 from practical_dl.core.splits import stratified_subset
 from practical_dl.core.standardise import Standardiser
 from practical_dl.pipelines.tricks.figures import regression_figure, sweep_figure
-from practical_dl.project.parameter_checks import register_check
+from practical_dl.project.parameters import ModelOverrides, ModelSpec, TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import metric_history, metric_values, verdict
-from practical_dl.project.sweeps import member_spec, sweep_members
-from practical_dl.project.training_setup import model_from_params, training_config
+from practical_dl.project.sweeps import train_member
+from practical_dl.project.training_setup import model_from_params
 
 logger = logging.getLogger(__name__)
+
+#: an empty YAML mapping (``"off":``) is an empty block
+_EMPTY_IS_NOTHING = BeforeValidator(lambda value: {} if value is None else value)
+
+
+class MemberSpec(Settings):
+    """One member of a sweep: what it changes."""
+
+    model: ModelOverrides | None = None
+    training: TrainingOverrides | None = None
+    value: Any = None
+    """How reports show the member (default: its name)."""
+
+
+class SweepSpec(Settings):
+    """One sweep: its members and what they share."""
+
+    description: str = ""
+    model: ModelOverrides | None = None
+    training: TrainingOverrides | None = None
+    scale_lr: Flag = False
+    """Scale each member's learning rate by its batch size / the sweep's batch size."""
+    members: Annotated[dict[str, Annotated[MemberSpec, _EMPTY_IS_NOTHING]], Field(min_length=1)]
+
+
+class TricksParameters(Settings):
+    """The ``tricks`` block: sweeps of one setting each, every member trained alike on one slice."""
+
+    train_limit: PositiveInt | None = None
+    """A stratified slice of the train split (null: all of it)."""
+    seed: NonNegativeInt = 0
+    """The slice."""
+    model: ModelOverrides | None = None
+    training: TrainingOverrides | None = None
+    sweeps: Annotated[dict[str, SweepSpec], Field(min_length=1)]
+
+
+class RotationRegressionParameters(Settings):
+    """The ``rotation_regression`` block: predict the angle a digit was rotated by."""
+
+    train_limit: PositiveInt | None = None
+    max_degrees: Annotated[float, Field(gt=0, le=180, allow_inf_nan=False)] = 45
+    """Angles are drawn uniformly in [-max_degrees, max_degrees]."""
+    seed: NonNegativeInt = 0
+    model: ModelOverrides | None = None
+    """The network (default simplenet); its num_classes is 1 (one angle)."""
+    training: TrainingOverrides | None = None
+
+
+def sweep_members(tricks: TricksParameters) -> dict[str, list[str]]:
+    """``{sweep: [member, ...]}`` in configuration order."""
+    return {sweep: list(spec.members) for sweep, spec in tricks.sweeps.items()}
+
+
+def member_spec(tricks: TricksParameters, defaults: TrainingSettings, sweep: str, member: str) -> tuple[ModelSpec, TrainingSettings]:
+    """The model and training settings of one member.
+
+    Layers, each overriding the one before: ``training_defaults``; ``tricks.model`` /
+    ``tricks.training``; the sweep's ``model`` / ``training``; the member's. With
+    ``scale_lr: true`` on a sweep, the learning rate is scaled by batch size / base batch size.
+    """
+    where = f"tricks.sweeps.{sweep}.members.{member}"
+    spec = tricks.sweeps[sweep]
+    own = spec.members[member]
+    config = training_settings(defaults, tricks.training, spec.training, own.training, where=f"{where}.training")
+    if spec.scale_lr:
+        base_batch = training_settings(defaults, tricks.training, spec.training, where=f"tricks.sweeps.{sweep}.training").batch_size
+        config = training_settings(config, {"lr": config.lr * config.batch_size / base_batch}, where=f"{where}.training")
+    model = merged(ModelSpec, tricks.model, spec.model, own.model, where=f"{where}.model")
+    return model, config
+
+
+def train_sweep_member(
+    train_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    standardisation_stats: dict,
+    tricks: TricksParameters,
+    training_defaults: TrainingSettings,
+    augmentation: AugmentConfig,
+    *,
+    sweep: str,
+    member: str,
+) -> dict[str, Any]:
+    """Train one member of a sweep in a child MLflow run of its own; score it on the test split."""
+    model, config = member_spec(tricks, training_defaults, sweep, member)
+    summary, _, _ = train_member(
+        train_split,
+        validation_split,
+        test_split,
+        standardisation_stats,
+        model=model,
+        training=config,
+        augmentation=augmentation,
+        train_limit=tricks.train_limit,
+        seed=tricks.seed,
+        sweep=sweep,
+        member=member,
+        pipeline="tricks",
+        where=f"tricks.sweeps.{sweep}.members.{member}",
+        value=tricks.sweeps[sweep].members[member].value,
+    )
+    return summary
 
 
 CHANCE_CLASSES = 10  # MNIST: accuracy under 1.5 / 10 is no learning at all
@@ -122,11 +228,11 @@ def check_claims(results: tuple[dict, ...]) -> list[str]:
     return lines
 
 
-def report_sweeps(tricks: dict[str, Any], *results: dict[str, Any]) -> dict[str, Any]:
+def report_sweeps(tricks: TricksParameters, *results: dict[str, Any]) -> dict[str, Any]:
     """The summary table, a Markdown report of the lecture's claims and one figure per sweep."""
     table = summarise_sweeps(*results)
     claims = check_claims(results)
-    descriptions = "\n".join(f"- **{name}**: {(spec or {}).get('description', '')}" for name, spec in tricks["sweeps"].items())
+    descriptions = "\n".join(f"- **{name}**: {spec.description}" for name, spec in tricks.sweeps.items())
     markdown = (
         "# Tricks of the trade: what these runs show\n\n"
         f"SimpLeNet-style runs on {results[0]['train_images']} training images each; validation on the validation split, "
@@ -161,25 +267,24 @@ def train_rotation_regression(
     train_split: dict[str, np.ndarray],
     validation_split: dict[str, np.ndarray],
     standardisation_stats: dict,
-    params: dict[str, Any],
-    training_defaults: dict[str, Any],
+    params: RotationRegressionParameters,
+    training_defaults: TrainingSettings,
 ) -> tuple[dict, dict, Figure]:
     """Regression, as the lecture warns: predict the rotation angle of a digit.
 
     The target (degrees) is standardised with the training targets' mean and standard deviation
     for training, and the predictions are inverted back to degrees before the error is reported.
     """
-    config = training_config(training_defaults, params.get("training"), where="rotation_regression.training")
-    max_degrees = float(params.get("max_degrees", 45))
-    if not 0 < max_degrees <= 180:
-        raise ValueError(f"parameter rotation_regression.max_degrees must be in (0, 180], got {max_degrees}")
-    seed = int(params.get("seed", 0))
-    train = stratified_subset(train_split, params.get("train_limit"), seed)
+    config = training_settings(training_defaults, params.training, where="rotation_regression.training")
+    max_degrees = float(params.max_degrees)
+    seed = params.seed
+    train = stratified_subset(train_split, params.train_limit, seed)
     x_train, y_train = rotate_digits(train["images"], max_degrees, seed)
     x_val, y_val = rotate_digits(validation_split["images"], max_degrees, seed + 1)
     target = Standardiser(mean=(float(y_train.mean()),), std=(float(y_train.std()),), dim=0)
     set_seed(config.seed)
-    model = model_from_params({**params.get("model", {"name": "simplenet"}), "num_classes": 1}, "rotation_regression.model")
+    spec = merged(ModelSpec, {"name": "simplenet"}, params.model, {"num_classes": 1}, where="rotation_regression.model")
+    model = model_from_params(spec, "rotation_regression.model")
     images = Standardiser.from_stats(standardisation_stats)
     result = fit(
         model,
@@ -205,22 +310,3 @@ def train_rotation_regression(
     mlflow_metrics["val_mae_standardised"] = metric_history((r["epoch"], r["val_mae"]) for r in result.history if "val_mae" in r)
     figure = regression_figure(y_val, predicted, mae, baseline)
     return metrics, mlflow_metrics, figure
-
-
-def check_tricks_parameters(tricks: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """Build every member's specification; raise ``ValueError`` naming the first bad parameter."""
-    limit = tricks.get("train_limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-        raise ValueError(f"parameter tricks.train_limit must be a positive integer or null, got {limit!r}")
-    for sweep, members in sweep_members(tricks).items():
-        for member in members:
-            member_spec(tricks, defaults, sweep, member)
-
-
-register_check("tricks", lambda p: check_tricks_parameters(p.get("tricks") or {}, p.get("training_defaults") or {}))
-register_check(
-    "rotation_regression",
-    lambda p: training_config(
-        p.get("training_defaults"), (p.get("rotation_regression") or {}).get("training"), "rotation_regression.training"
-    ),
-)

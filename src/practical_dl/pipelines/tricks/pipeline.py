@@ -4,14 +4,35 @@ kedro-viz) and a child MLflow run; a report compares them. A regression example 
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipelines.tricks.nodes import report_sweeps, train_rotation_regression
+from practical_dl.pipelines.tricks.nodes import (
+    TricksParameters,
+    member_spec,
+    report_sweeps,
+    sweep_members,
+    train_rotation_regression,
+    train_sweep_member,
+)
 from practical_dl.project.context import load_project_parameters
 from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
-from practical_dl.project.sweeps import sweep_members, train_sweep_member
+from practical_dl.project.parameters import TrainingSettings
+from practical_dl.project.training_setup import model_from_params
+
+
+def _sweeps(params: dict) -> dict[str, list[str]]:
+    """The sweeps and their members; every member's settings resolved and its network built, so a
+    bad member fails before any member trains (Kedro validates the block, not its merged layers)."""
+    tricks = TricksParameters.from_dict(params.get("tricks") or {}, "tricks")
+    defaults = TrainingSettings.from_dict(params.get("training_defaults") or {}, "training_defaults")
+    sweeps = sweep_members(tricks)
+    for sweep, members in sweeps.items():
+        for member in members:
+            model, _ = member_spec(tricks, defaults, sweep, member)
+            model_from_params(model, f"tricks.sweeps.{sweep}.members.{member}.model")
+    return sweeps
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    sweeps = sweep_members(load_project_parameters().get("tricks") or {})
+    sweeps = _sweeps(load_project_parameters())
     pairs = [(sweep, member) for sweep, names in sweeps.items() for member in names]
     members = member_pipelines(
         train_sweep_member,

@@ -19,8 +19,12 @@ def configured_tracking_uri(context) -> str:
         return ""
 
 
+class TrackingServerUnreachable(ConnectionError):
+    """The configured MLflow tracking server does not answer."""
+
+
 def check_tracking_server(uri: str, timeout_s: float = 10.0) -> None:
-    """Raise ``ConnectionError`` naming ``uri`` when an http(s) tracking server does not answer
+    """Raise :class:`TrackingServerUnreachable` naming ``uri`` when an http(s) tracking server does not answer
     (MLflow itself retries a dead address for minutes before a run fails). Any HTTP answer, even
     an error status such as a login's 401, counts as answering."""
     if not uri.startswith(("http://", "https://")):
@@ -35,7 +39,7 @@ def check_tracking_server(uri: str, timeout_s: float = 10.0) -> None:
         return
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ConnectionError(
+        raise TrackingServerUnreachable(
             f"the MLflow tracking server {uri} (server.mlflow_tracking_uri of mlflow.yml, or MLFLOW_TRACKING_URI for "
             f"--env remote) does not answer: {reason}. Start one with `make tracking-server`, or run without --env remote"
         ) from None
