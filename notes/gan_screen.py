@@ -1,4 +1,4 @@
-"""Screen a DCGAN recipe outside the pipeline (notes/benchmarks.md, "The DCGAN at lr 1e-3" and
+"""Screen a DCGAN recipe outside the pipeline (docs/benchmarks.md, "The DCGAN at lr 1e-3" and
 "The DCGAN scored by the 6-epoch SimpLeNet").
 
 Trains the DCGAN as `kedro run --pipelines gan` does (`train_dcgan`'s task, the default

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks reported in notes/benchmarks.md, in one go, as run on a lent H100/H200:
+# The GPU checks reported in docs/benchmarks.md, in one go, as run on a lent H100/H200:
 # the engine's benchmark (throughput, time to 99.2%, deterministic on/off), the default run and
 # the gan pipeline with `--env gpu`. From the repository root, with the project importable:
 #
