@@ -2,7 +2,7 @@
 names, the experiment's kind, and the saved view of each model's test error (``practical_dl.project.tracking``;
 the default ``kedro run`` itself is checked in test_default_run.py). A last test reads the installed
 MLflow UI's bundle for the names the project writes, so that an MLflow upgrade that renames them fails
-here rather than in a browser. ``notes/mlflow_ui_screenshot.py`` takes the screenshots."""
+here rather than in a browser."""
 
 import json
 from datetime import datetime

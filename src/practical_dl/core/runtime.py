@@ -47,8 +47,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def resolve_memory_format(memory_format: str, device: torch.device, precision: str) -> torch.memory_format:
     """``auto`` -> ``channels_last`` on CUDA and on the CPU, contiguous on MPS.
 
-    oneDNN's CPU convolutions are fastest in NHWC too: on a 2-core AMD EPYC (fp32, no native
-    bf16) a SimpLeNet training step runs about 40% faster in ``channels_last``.
+    oneDNN's CPU convolutions are fastest in NHWC too (measured in docs/benchmarks.md).
     """
     if memory_format == "auto":
         memory_format = "contiguous" if device.type == "mps" else "channels_last"

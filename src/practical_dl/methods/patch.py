@@ -14,8 +14,7 @@ Training is an expectation over transformation (Athalye et al. 2018): at every s
 of a batch of training digits gets the patch at a random position, slightly rotated and scaled,
 and the patch's pixels take a signed gradient step (of a size decaying on a cosine) that raises
 the target's log-probability averaged over all of them, then are clipped to [0, 1]: the patch is
-always a valid image. (Adam on the logits of a sigmoid-parametrised patch was tried first: its
-pixels saturate within a few steps and the loss stalls higher.)
+always a valid image (what else was tried: docs/benchmarks.md).
 On test digits it is pasted as it is: a square of ``size`` x ``size`` pixels at a random position,
 replacing the digit's pixels there and nothing else.
 """

@@ -5,9 +5,10 @@
 (``make docs``), after ``kedro run``, ``kedro run --pipelines adversarial`` and ``kedro run
 --pipelines gan``. Writes small PNGs into ``docs/``: the results table (drawn from
 ``results.csv``), and the training curves, one model's adversarial examples and the DCGAN's
-samples (the pipelines' own plots, scaled to ``width`` pixels); the pictures of the lecture's
-claims (``depth_bn``, ``batch_lr``, ``dropout_ensemble``, ``patch``) where those pipelines have run. A missing input is named with the
-command that makes it; nothing is drawn by hand.
+samples (the pipelines' own plots, scaled to ``width`` pixels); the pictures of
+docs/lecture-claims.md (``depth_bn``, ``batch_lr``, ``dropout_ensemble``, ``patch``) where those
+pipelines have run. A missing input is named with the command that makes it; nothing is drawn by
+hand.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """How the trained classifiers do on digit image FILES rather than on MNIST's own 28x28 arrays:
-the README's robustness measurement, reproducible by one command::
+the measurement in docs/using-models.md, reproducible by one command::
 
     python -m practical_dl.tools.robustness [--count 2000] [--seed 0] [--out data/02_intermediate/robustness] [--models simplenet ...]
 

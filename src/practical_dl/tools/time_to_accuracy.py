@@ -13,7 +13,7 @@ data_ingestion,standardisation`` once before), watching the validation error as 
 (a collaborator of the training loop) and stopping at the target unless ``--full``. With a
 one-cycle schedule the epoch that reaches the target is not the end of the schedule: this
 measures the recipe as configured, the number to beat with a shorter one. Not part of the test
-suite: run it by hand; results in ``notes/benchmarks.md``.
+suite: run it by hand; results in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations

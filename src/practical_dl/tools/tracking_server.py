@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_PORT = 5050  # 5000: `make mlflow-ui`; 5001: `mlflow models serve` in the README
+DEFAULT_PORT = 5050  # 5000: `make mlflow-ui`; 5001: `mlflow models serve` in docs/using-models.md
 DEFAULT_FOLDER = Path("data") / "tracking_server"
 DATABASE = "mlflow"
 DB_USER = "mlflow"
