@@ -1,6 +1,7 @@
 """The default pipeline end to end, through a KedroSession, on a slice of MNIST (``--env test``)."""
 
 import json
+import re
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -97,8 +98,8 @@ def test_pipeline_before_its_inputs_says_which_pipeline_to_run_first(project):
     with pytest.raises(MissingInputError) as err:
         run(project, pipeline_names=["evaluation"])
     message = str(err.value)
-    assert "simplenet.classifier: run `kedro run --pipelines training` first" in message
-    assert "test_split: run `kedro run --pipelines data_ingestion` first" in message
+    assert re.search(r"^  - .*\bsimplenet\.classifier\b.*: run `kedro run --pipelines training` first$", message, re.M), message
+    assert "  - test_split: run `kedro run --pipelines data_ingestion` first" in message
     # the classifier carries its standardisation: evaluation no longer reads the statistics
     assert "standardisation_stats" not in message
 

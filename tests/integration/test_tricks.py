@@ -75,7 +75,7 @@ def test_invalid_sweep_parameter_fails_before_any_member_runs(tricks_project):
             pipeline_names=["tricks"],
             runtime_params={"tricks": {"sweeps": {"dropout": {"members": {"on": {"model": {"options": {"dropuot": 0.5}}}}}}}},
         )
-    with pytest.raises(ValueError, match=r"augmentation\.rotation_degrees must be in \[0, 180\]"):
+    with pytest.raises(ValueError, match=r"invalid parameter augmentation\.rotation_degrees: must be >= 0, got -1"):
         run(tricks_project, pipeline_names=["augmentation"], runtime_params={"augmentation": {"rotation_degrees": -1}})
 
 

@@ -4,7 +4,12 @@ from practical_dl.tools.parameter_reference import main, render
 from tests.conftest import ROOT
 
 
-def test_the_parameter_reference_is_in_step_with_the_types():
+def test_the_parameter_reference_is_in_step_with_the_types(monkeypatch):
+    from practical_dl.project import context
+
+    monkeypatch.setattr(context, "_active_loader", None)  # the project's own conf/, not an earlier test run's
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
     assert main(["--project", str(ROOT), "--check"]) == 0, "run `python -m practical_dl.tools.parameter_reference`"
 
 

@@ -52,9 +52,12 @@ class CheckInputsHook:
                 missing.append(name)
         if not missing:
             return
-        lines = []
+        lines, made_by = [], {}
         for name in missing:
             upstream = producing_pipelines(name)
-            hint = " or ".join(f"`kedro run --pipelines {p}`" for p in upstream) if upstream else "no registered pipeline makes it"
-            lines.append(f"  - {name}: run {hint} first" if upstream else f"  - {name}: {hint}; {_where(catalog, name)}")
+            if upstream:  # one line per pipeline to run, naming what it makes
+                made_by.setdefault(" or ".join(f"`kedro run --pipelines {p}`" for p in upstream), []).append(name)
+            else:
+                lines.append(f"  - {name}: no registered pipeline makes it; {_where(catalog, name)}")
+        lines += [f"  - {', '.join(names)}: run {hint} first" for hint, names in made_by.items()]
         raise MissingInputError("This run needs inputs that do not exist yet:\n" + "\n".join(lines))
