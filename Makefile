@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint viz mlflow-ui tracking-server ddp notebooks demo docs benchmark time-to-accuracy clean-outputs
+.PHONY: setup run test test-fast test-cuda lint viz mlflow-ui tracking-server ddp notebooks demo docs benchmark time-to-accuracy clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 run: setup  ## the default pipeline: the lecture's table on the shipped MNIST
 	$(BIN)/kedro run
 
-test: setup  ## the whole test suite (unit and integration, a few minutes on 2 cores)
-	$(BIN)/pytest
+TEST_WORKERS ?= 2
+test: setup  ## the whole test suite (unit and integration) on TEST_WORKERS pytest-xdist workers (docs/testing.md)
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+test-fast: setup  ## everything but the integration tests, for the edit-test loop (about a minute)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not integration"
+
+test-cuda: setup  ## the tests that need a CUDA GPU (skipped, with the reason, without one)
+	$(BIN)/pytest -m cuda -rs
 
 lint: setup
 	$(BIN)/ruff check src tests

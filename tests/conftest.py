@@ -1,20 +1,79 @@
+"""Fixtures and helpers shared by the test suite.
+
+Kedro, MLflow and PyYAML are imported where they are used, so that the tests of ``core``,
+``models`` and ``methods`` (and their ``cuda`` tests) run where only torch and numpy are installed.
+"""
+
 import os
 import shutil
 import socket
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import torch
-import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the shipped ``training_defaults`` block (conf/base), for tests of parameter checks
-TRAINING_DEFAULTS = yaml.safe_load((ROOT / "conf" / "base" / "parameters_training.yml").read_text())["training_defaults"]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist (`make test`): the workers share the cores, and so do the runs they start
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    os.environ["OMP_NUM_THREADS"] = _threads
+    torch.set_num_threads(int(_threads))
+
+
+#: a folder whose test modules share session fixtures: one pytest-xdist worker runs it all
+SHARED_FOLDERS = ("tests/integration/explored/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist hands out whole modules (and :data:`SHARED_FOLDERS` whole), so that module and
+    session fixtures are built once per suite, not once per worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # keep the order of pytest_collection_modifyitems: the longest first
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return next((folder for folder in SHARED_FOLDERS if module.startswith(folder)), module)
+
+    return ModuleScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run :data:`SHARED_FOLDERS` first, then the other integration tests (the longest modules, so
+    that workers do not wait for one at the end); skip the ``cuda`` tests, with the reason, where
+    PyTorch sees no CUDA device."""
+
+    def rank(item) -> int:
+        module = item.nodeid.split("::")[0]
+        return 0 if module.startswith(SHARED_FOLDERS) else 1 if module.startswith("tests/integration/") else 2
+
+    items.sort(key=rank)
+    if torch.cuda.is_available():
+        return
+    reason = f"needs a CUDA GPU: torch {torch.__version__} sees none on this machine (torch.cuda.is_available() is False)"
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@cache
+def _training_defaults() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "conf" / "base" / "parameters_training.yml").read_text())["training_defaults"]
+
+
+def __getattr__(name: str):
+    if name == "TRAINING_DEFAULTS":  # the shipped ``training_defaults`` block (conf/base), for tests of parameter checks
+        return _training_defaults()
+    raise AttributeError(name)
 
 
 def make_project_copy(target: Path) -> Path:
@@ -44,6 +103,10 @@ def project(tmp_path, monkeypatch):
 
 def run(path: Path, **kwargs):
     """One ``kedro run --env test`` in this process, from the project copy at ``path``."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
     bootstrap_project(path)
     runtime_params = kwargs.pop("runtime_params", None)
     cwd = os.getcwd()
@@ -63,6 +126,8 @@ def run(path: Path, **kwargs):
 def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Iterator[Path]:
     """A project copy in which each of ``runs`` (lists of pipeline names; None: the default
     pipeline) has been run, for module-scoped fixtures."""
+    import mlflow
+
     path = make_project_copy(tmp_path_factory.mktemp(name))
     try:
         for pipelines in runs:
@@ -70,13 +135,6 @@ def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Itera
         yield path
     finally:
         mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture(scope="session")
-def explored_project(tmp_path_factory) -> Iterator[Path]:
-    """A project copy after every pipeline the notebooks read: the default run, then adversarial,
-    patch, gan, tricks and transfer_learning (shared by the modules that only read these outputs)."""
-    yield from project_after(tmp_path_factory, "explored", None, ["adversarial"], ["patch"], ["gan"], ["tricks"], ["transfer_learning"])
 
 
 def free_port() -> int:

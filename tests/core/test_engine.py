@@ -95,24 +95,48 @@ def test_deterministic_kernels_change_nothing_on_the_cpu_and_are_switched_off_af
         assert torch.equal(tensor, strict.model.state_dict()[name]), name
 
 
-def test_auto_precision_follows_the_cpu_capability():
+def test_auto_precision_is_fp32_on_every_cpu():
     cpu = torch.device("cpu")
-    with mock.patch.object(runtime, "cpu_has_native_bf16", return_value=False):
-        assert resolve_precision("auto", cpu) == "fp32"
-    with mock.patch.object(runtime, "cpu_has_native_bf16", return_value=True):
-        assert resolve_precision("auto", cpu) == "bf16"
-        assert resolve_precision("fp32", cpu) == "fp32"
-        assert resolve_memory_format("auto", cpu, "bf16") == torch.channels_last
+    for native in (False, True):
+        with mock.patch.object(runtime, "cpu_has_native_bf16", return_value=native):
+            assert resolve_precision("auto", cpu) == "fp32"
+            assert resolve_precision("fp32", cpu) == "fp32"
+            assert resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_memory_format("auto", cpu, "bf16") == torch.channels_last
     assert resolve_memory_format("auto", cpu, "fp32") == torch.channels_last
     assert resolve_memory_format("contiguous", cpu, "bf16") == torch.contiguous_format
     assert resolve_memory_format("auto", torch.device("mps"), "fp32") == torch.contiguous_format
 
 
-def test_explicit_fp32_is_honoured_where_bf16_exists():
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ({"fpu", "sse2", "avx2", "avx512f", "avx512_bf16"}, True),  # Cooper Lake, Zen 4
+        ({"fpu", "avx2", "avx512f", "amx_tile", "amx_bf16", "amx_int8"}, True),  # Sapphire Rapids
+        ({"fpu", "sse2", "avx2", "avx512f", "avx512bw", "avx512_vnni"}, False),  # Cascade Lake
+        ({"fpu", "sse2", "avx2", "fma"}, False),  # Zen 2
+        (set(), False),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(flags, native):
+    assert runtime.cpu_has_native_bf16(flags) is native
+
+
+def test_cpu_flags_are_read_from_cpuinfo_text():
+    text = "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu avx2 avx512_bf16\n"
+    assert runtime.cpu_flags(text) == {"fpu", "avx2", "avx512_bf16"}
+    assert runtime.cpu_has_native_bf16(runtime.cpu_flags(text))
+    assert runtime.cpu_flags("Features\t: fp asimd bf16\n") == {"fp", "asimd", "bf16"}  # arm64 names its flags Features
+    assert runtime.cpu_flags("") == frozenset()
+
+
+def test_explicit_precisions_are_honoured_where_bf16_exists():
     with mock.patch.object(runtime, "cpu_has_native_bf16", return_value=True):
         result = fit(tiny_model(), tiny_data(64), None, STD, config(epochs=1, precision="fp32"))
         assert result.settings["precision"] == "fp32"
         result = fit(tiny_model(), tiny_data(64), None, STD, config(epochs=1, precision="auto"))
+        assert result.settings["precision"] == "fp32"
+        result = fit(tiny_model(), tiny_data(64), None, STD, config(epochs=1, precision="bf16"))
         assert result.settings["precision"] == "bf16"
         assert result.settings["memory_format"] == "channels_last"
 

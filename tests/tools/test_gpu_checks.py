@@ -15,7 +15,7 @@ def test_help_names_every_option(capsys):
         main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--out", "--env", "--steps", "--dry-run", "--gan-limit", "--ddp-one-gpu-limit"):
+    for option in ("--out", "--env", "--steps", "--dry-run", "--cuda-tests-limit", "--gan-limit", "--ddp-one-gpu-limit"):
         assert option in text
 
 
@@ -24,10 +24,12 @@ def test_it_runs_as_a_module():
     assert result.returncode == 0 and "gpu_checks" in result.stdout
 
 
-def test_the_steps_are_the_benchmark_the_default_run_the_dcgan_and_torchrun_with_one_rank():
+def test_the_steps_are_the_cuda_tests_the_benchmark_the_default_run_the_dcgan_and_torchrun_with_one_rank():
     steps = build_steps(python="py", env_name="gpu", limits={"gan": 99})
     assert [s.name for s in steps] == list(STEP_NAMES)
-    benchmark, default_run, gan, ddp = steps
+    cuda_tests, benchmark, default_run, gan, ddp = steps
+    assert cuda_tests.command == ("py", "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider", "-q")
+    assert cuda_tests.limit_s == gpu_checks.DEFAULT_LIMITS["cuda_tests"] == 240 and not cuda_tests.copies
     assert benchmark.command == ("py", "-m", "practical_dl.tools.benchmark", "--device", "cuda")
     assert default_run.command == ("py", "-m", "kedro", "run", "--env", "gpu")
     assert gan.command == ("py", "-m", "kedro", "run", "--env", "gpu", "--pipelines", "gan") and gan.limit_s == 99
@@ -72,3 +74,13 @@ def test_a_step_out_of_time_is_stopped_with_status_124(tmp_path):
 def test_only_the_telling_lines_are_kept():
     log = 'epoch 3/9 loss 0.2\n  File "x.py", line 3\nTraceback (most recent call last)\nimages/s 4000\n'
     assert worth_reading(log) == ["Traceback (most recent call last)", "images/s 4000"]
+
+
+def test_pytests_summary_is_worth_reading():
+    log = (
+        "....s.F\n"
+        "SKIPPED [1] tests/core/test_cuda.py:70: needs a CUDA GPU\n"
+        "FAILED tests/integration/test_gpu_runs.py::test_torchrun_trains_with_nccl_on_every_visible_gpu - AssertionError\n"
+        "1 failed, 5 passed, 1 skipped, 700 deselected in 95.0s\n"
+    )
+    assert worth_reading(log) == log.splitlines()[1:]

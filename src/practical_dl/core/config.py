@@ -48,7 +48,7 @@ class TrainConfig(Settings):
     device: Device = "auto"
     """auto (CUDA, then MPS, then CPU) | cpu | cuda | cuda:N | mps."""
     precision: Literal[PRECISIONS] = "auto"
-    """auto: bf16 on CUDA and on CPUs with native bf16."""
+    """auto: bf16 on CUDA, fp32 on the CPU."""
     memory_format: Literal[MEMORY_FORMATS] = "auto"
     compile: Flag = False
     """torch.compile the model."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,21 +27,43 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs whose instruction set computes bfloat16 natively (AVX512-BF16 or AMX)."""
-    cpu = getattr(torch._C, "_cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(cpu, c, lambda: False)()) for c in checks) if cpu is not None else False
+#: CPU flags (as Linux lists them in /proc/cpuinfo) of instruction sets that compute bfloat16 natively
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (or the given text); empty where there is none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:  # not Linux: no flags known
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_has_native_bf16(flags: Iterable[str] | None = None) -> bool:
+    """True on CPUs whose instruction set computes bfloat16 natively (AVX512-BF16 or AMX-BF16).
+
+    ``flags`` defaults to this CPU's (:func:`cpu_flags`); PyTorch 2.14 does not say it itself.
+    """
+    return not NATIVE_BF16_FLAGS.isdisjoint(cpu_flags() if flags is None else flags)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on CUDA with bf16 support and on CPUs with native bf16, else ``fp32``."""
+    """``auto`` -> ``bf16`` on CUDA with bf16 support, else ``fp32`` (the CPU included).
+
+    ``auto`` stays fp32 on CPUs with native bf16 too: the default tables are reproducible in fp32
+    on every CPU kind, and bf16 has not been measured faster for these small networks (the lab
+    record, docs/benchmarks.md). ``bf16`` asks for it explicitly.
+    """
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
     return "fp32"
 
 

@@ -9,6 +9,7 @@ included), recorded by :class:`ProjectContext`; elsewhere (``kedro registry list
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from kedro.utils import find_kedro_project
 
 _active_loader: AbstractConfigLoader | None = None
 _active_project: Path | None = None
+#: the active loader's parameters, read once: each pipeline factory asks for them
+_active_parameters: dict[str, Any] | None = None
 
 
 class ProjectContext(KedroContext):
@@ -28,9 +31,10 @@ class ProjectContext(KedroContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        global _active_loader, _active_project
+        global _active_loader, _active_project, _active_parameters
         _active_loader = self.config_loader
         _active_project = Path(self.project_path)
+        _active_parameters = None
 
     def _get_validated_params(self) -> dict[str, Any]:
         """Kedro's validated parameters; a failure raises :class:`~practical_dl.core.params.ParameterError`
@@ -93,5 +97,13 @@ def existing_datasets(names: list[str], project_path: Path | None = None) -> lis
 
 
 def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
-    """All parameters of the running session, or of the project in the current directory."""
-    return _loader_and_root(project_path)[0]["parameters"]
+    """All parameters of the running session, or of the project in the current directory.
+
+    The running session's are merged from ``conf/`` once and handed out as copies.
+    """
+    global _active_parameters
+    if _active_loader is None or project_path is not None:
+        return _loader_and_root(project_path)[0]["parameters"]
+    if _active_parameters is None:
+        _active_parameters = _active_loader["parameters"]
+    return copy.deepcopy(_active_parameters)

@@ -6,8 +6,8 @@
 On the same data, in one process, for SimpLeNet at each batch size it measures training
 images per second of
 
-  (a) the engine (``practical_dl.core.engine.fit``) in fp32, with its ``auto`` settings, and with
-      on-device augmentation on,
+  (a) the engine (``practical_dl.core.engine.fit``) in fp32, with its ``auto`` settings, with
+      on-device augmentation on, and in bf16 autocast where ``auto`` is fp32 (``--skip-bf16``),
   (b) a minimal hand-written loop over pre-standardised float tensors on the device,
   (c) the textbook loop: a ``torchvision.datasets``-style data set with per-sample
       ``ToTensor`` + ``Normalize`` transforms through a ``DataLoader``,
@@ -35,7 +35,7 @@ from PIL import Image
 from practical_dl.core.augment import AugmentConfig, build_augmentation
 from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit, predict
-from practical_dl.core.runtime import resolve_device, resolve_memory_format, resolve_precision, set_seed
+from practical_dl.core.runtime import cpu_has_native_bf16, resolve_device, resolve_memory_format, resolve_precision, set_seed
 from practical_dl.core.standardise import Standardiser, channel_statistics
 from practical_dl.models.networks import SimpLeNet
 from practical_dl.project.datasets import IDXDataset
@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--tta-batch-size", type=int, default=None, help="batch size of the time-to-accuracy run (default 128 on CPU, 512 on CUDA)"
     )
     parser.add_argument("--skip-time-to-accuracy", action="store_true")
+    parser.add_argument("--skip-bf16", action="store_true", help="leave out the bf16 autocast row (slow on CPUs without native bf16)")
     parser.add_argument(
         "--collaborator-epochs", type=int, default=2, help="epochs of the run timing checkpoints and MLflow logging (0: skip it)"
     )
@@ -322,7 +323,8 @@ def main(argv: list[str] | None = None) -> dict:
     std = Standardiser.from_stats(channel_statistics(data[0]))
     auto = resolve_precision("auto", device)
     auto_format = str(resolve_memory_format("auto", device, auto)).split(".")[-1]
-    name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    native = "native bf16" if cpu_has_native_bf16() else "no native bf16"
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads, {native}"
     print(f"\nDevice: {device} ({name}); torch {torch.__version__}; engine 'auto' = {auto}; {n} images per epoch, best of {epochs} epochs")
 
     rows = []
@@ -332,13 +334,17 @@ def main(argv: list[str] | None = None) -> dict:
         a32 = engine_throughput(images, labels, std, device, bs, "fp32", epochs, memory_format="contiguous")
         a_auto = engine_throughput(images, labels, std, device, bs, "auto", epochs)
         a_aug = engine_throughput(images, labels, std, device, bs, "auto", epochs, augment=build_augmentation(AugmentConfig()))
+        a_bf16 = None if args.skip_bf16 or auto == "bf16" else engine_throughput(images, labels, std, device, bs, "bf16", epochs)
         for label, value in (
             ("(a) engine fp32, contiguous (as b)", a32),
             (f"(a) engine auto ({auto}, {auto_format})", a_auto),
+            (f"(a) engine bf16 autocast, {auto_format}", a_bf16),
             ("(a) engine auto + augmentation", a_aug),
             ("(b) minimal loop fp32", b),
             ("(c) DataLoader + per-sample transforms", c),
         ):
+            if value is None:
+                continue
             rows.append({"batch": bs, "method": label, "images_per_second": value, "vs_b": value / b, "vs_c": value / c})
     print(f"\n{'batch':>5}  {'method':<44} {'images/s':>10} {'vs (b)':>7} {'vs (c)':>7}")
     for r in rows:

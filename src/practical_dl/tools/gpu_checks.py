@@ -3,11 +3,15 @@
 From the project folder, with the project importable (``pip install -e .``, or ``PYTHONPATH=src``),
 after nothing else has run (it trains what it needs). The steps, in order:
 
-1. ``benchmark``: ``python -m practical_dl.tools.benchmark --device cuda`` (throughput, time to
+1. ``cuda_tests``: ``python -m pytest -m cuda -p no:cacheprovider -q``, the tests marked ``cuda``
+   (the engine, the DCGAN and the predict path on the GPU, the training pipeline on it and under
+   ``torchrun`` with NCCL on every visible GPU); first: they tell soonest whether the GPU path works, and
+   they train in folders of their own, leaving the project's data to the steps after them;
+2. ``benchmark``: ``python -m practical_dl.tools.benchmark --device cuda`` (throughput, time to
    99.2%, deterministic kernels on and off);
-2. ``default_run``: ``kedro run --env gpu`` (the lecture's table with the GPU recipes);
-3. ``gan``: ``kedro run --env gpu --pipelines gan``;
-4. ``ddp_one_gpu``: the training pipeline under ``torchrun`` with one rank (the NCCL path,
+3. ``default_run``: ``kedro run --env gpu`` (the lecture's table with the GPU recipes);
+4. ``gan``: ``kedro run --env gpu --pipelines gan``;
+5. ``ddp_one_gpu``: the training pipeline under ``torchrun`` with one rank (the NCCL path,
    docs/scale-out.md); last, as it saves a 2-epoch SimpLeNet that ``gan`` would otherwise score with.
 
 Each step has its own time limit and log (``<out>/<step>.log``); a step that fails or runs out of
@@ -32,17 +36,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: the steps in the order they run
-STEP_NAMES = ("benchmark", "default_run", "gan", "ddp_one_gpu")
-DEFAULT_LIMITS = {"benchmark": 130, "default_run": 200, "gan": 150, "ddp_one_gpu": 120}
+STEP_NAMES = ("cuda_tests", "benchmark", "default_run", "gan", "ddp_one_gpu")
+DEFAULT_LIMITS = {"cuda_tests": 240, "benchmark": 130, "default_run": 200, "gan": 150, "ddp_one_gpu": 120}
 #: the environment every step runs in, on top of the caller's
 STEP_ENV = {"COLUMNS": "200", "PYTHONUNBUFFERED": "1", "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
 #: a log line worth printing after its step
 WORTH_READING = re.compile(
     r"Error|error:|Traceback|successfully|images/s|engine|deterministic|Time to|Augmenting|Device:|test error|FID|Inception"
+    r"|^(FAILED|ERROR|SKIPPED) |[0-9]+ (passed|failed)"  # pytest's summary (cuda_tests)
 )
 NOISE = re.compile(r"^ *File |epoch [0-9]+/[0-9]+")
 TIMED_OUT = 124  # the exit status of coreutils' `timeout`, for the same event
 DDP_PARAMS = "trained_models=[simplenet],simplenet.training.epochs=2,training_defaults.checkpoint_every=0"
+#: the tests marked ``cuda`` (pyproject.toml), quietly, leaving no cache in the project
+CUDA_TESTS = ("-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider", "-q")
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,11 @@ def build_steps(
     benchmark_args: Sequence[str] = ("--device", "cuda"),
     limits: dict[str, float] | None = None,
 ) -> list[Step]:
-    """The four steps, in order, as commands of ``python``; nothing is run."""
+    """The five steps, in order, as commands of ``python``; nothing is run."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
     kedro = (python, "-m", "kedro", "run", "--env", env_name)
     return [
+        Step("cuda_tests", limits["cuda_tests"], (python, *CUDA_TESTS)),
         Step("benchmark", limits["benchmark"], (python, "-m", "practical_dl.tools.benchmark", *benchmark_args)),
         Step("default_run", limits["default_run"], kedro, copies=(("data/08_reporting/results.md", "results.md"),)),
         Step(
@@ -134,7 +142,10 @@ def describe_machine(python: str = sys.executable) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m practical_dl.tools.gpu_checks",
-        description="The GPU checks: benchmark, kedro run --env gpu, the DCGAN, torchrun with one rank; each with a time limit and log.",
+        description=(
+            "The GPU checks: the cuda tests, benchmark, kedro run --env gpu, the DCGAN, torchrun with one rank;"
+            " each with a time limit and log."
+        ),
     )
     parser.add_argument("--out", type=Path, default=Path("gpu_results"), help="folder for the logs and copied tables (default gpu_results)")
     parser.add_argument("--env", default="gpu", help="the Kedro environment of the runs (default gpu)")

@@ -13,8 +13,6 @@ import warnings
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.inception import InceptionScore
 
 from practical_dl.models.gan import Generator
 
@@ -39,6 +37,8 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, floa
     with warnings.catch_warnings():
         # "will save all extracted features": we hand it the logits, which are small
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        from torchmetrics.image.inception import InceptionScore  # here, not at the top: it takes seconds to import
+
         metric = InceptionScore(feature=_Given(logits.shape[1]), splits=splits)
     metric.update(logits.double())
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # torchmetrics shuffles with the global generator
@@ -53,6 +53,8 @@ class FrechetDistance:
     the real statistics are computed once and kept."""
 
     def __init__(self, real_features: torch.Tensor) -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance  # here, not at the top: it takes seconds to import
+
         self.metric = FrechetInceptionDistance(feature=_Given(real_features.shape[1]), reset_real_features=False)
         self.metric.update(real_features.double(), real=True)
 

@@ -1,5 +1,5 @@
 """The ``augmentation``, ``tricks``, ``batch_lr``, ``dropout_ensemble`` and ``depth_bn`` pipelines end to end on a slice of MNIST
-(``--env test``)."""
+(``--env test``), in the session's ``explored_project``."""
 
 import json
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, project_after, run
+from tests.conftest import ROOT, run
 
 PARAM_KEYS = json.loads((ROOT / "tests" / "integration" / "fixtures" / "mlflow_param_keys.json").read_text())
 
@@ -15,16 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def tricks_project(tmp_path_factory):
-    yield from project_after(
-        tmp_path_factory,
-        "tricks",
-        ["data_ingestion", "standardisation"],
-        ["augmentation", "tricks"],
-        ["batch_lr"],
-        ["dropout_ensemble"],
-        ["depth_bn"],
-    )
+def tricks_project(explored_project):
+    return explored_project
 
 
 def test_report_and_plots_are_written(tricks_project):
