@@ -13,6 +13,9 @@ canvas with a digit in dark ink: real handwritten MNIST *test* digits, enlarged 
         --server "after=.venv/bin/practical-dl-demo --models-dir data/06_models --port {port}" \\
         --clients 1 8 32 64 --duration 10
 
+``NAME@CPUS=COMMAND`` pins that server to its own CPU list (``NAME@=...``: not pinned), so one run
+can compare a server confined to one core with one that may use both.
+
 ``--untrained-models DIR`` first writes SimpLeNet and SimpLeNet+ with random weights into DIR
 (Kedro's versioned layout), for measuring speed where no trained ones exist: the same networks, so
 the same work per request. Needs ``wrk`` (Debian: ``apt-get install wrk``) and ``taskset``.
@@ -222,7 +225,13 @@ def write_untrained_models(folder: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m practical_dl.tools.load_test", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", action="append", required=True, metavar="NAME=COMMAND", help="a server to start ({port} is replaced)")
+    parser.add_argument(
+        "--server",
+        action="append",
+        required=True,
+        metavar="NAME[@CPUS]=COMMAND",
+        help="a server to start ({port} is replaced); @CPUS: its own taskset CPU list instead of --server-cpu ('@' alone: not pinned)",
+    )
     parser.add_argument(
         "--clients", type=int, nargs="+", default=[1, 8, 32, 64], help="numbers of concurrent clients (default: %(default)s)"
     )
@@ -251,12 +260,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         script.write_text(lua_script(page_bodies(args.images)))
         try:
             for k, spec in enumerate(args.server):
-                name, sep, command = spec.partition("=")
+                label, sep, command = spec.partition("=")
                 if not sep:
                     raise SystemExit(f"load_test: --server {spec!r} is not NAME=COMMAND")
+                name, at, cpus = label.partition("@")  # NAME@CPUS=...: this server's own taskset list ('' for none)
                 port = args.port + k
                 words = shlex.split(command.replace("{port}", str(port)))
-                servers[name] = subprocess.Popen(pinned(args.server_cpu, words), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                servers[name] = subprocess.Popen(
+                    pinned(cpus if at else args.server_cpu, words), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
                 urls[name] = f"http://127.0.0.1:{port}/"
             for name, process in servers.items():
                 wait_until_up(urls[name], process)
