@@ -136,10 +136,23 @@ class ConcurrencyLimit:
                 {"Retry-After": str(self.retry_after_s)},
             )
         self.in_flight += 1
+        done = False
+
+        def finish() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.in_flight -= 1
+
+        async def send_and_count(message):
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()  # answered: its client may send the next request before this call has unwound
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_count)
         finally:
-            self.in_flight -= 1
+            finish()
 
 
 async def within_deadline(work: Awaitable[T], seconds: float) -> T:
