@@ -40,10 +40,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def png_bytes(image: Image.Image) -> bytes:
+def encode_as(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    return encode_as(image, "PNG")
 
 
 def test_a_drawing_is_predicted_and_a_blank_canvas_is_a_valid_answer(classifiers):
@@ -70,7 +74,8 @@ def test_a_drawing_is_predicted_and_a_blank_canvas_is_a_valid_answer(classifiers
     [
         ("data:image/png;base64,not base64!", "unreadable", "not valid base64"),
         ("data:image/png,plain", "unreadable", "not base64-encoded"),
-        (b64(b"shopping list: milk, eggs"), "unreadable", "Pillow cannot identify"),
+        (b64(b"shopping list: milk, eggs"), "unreadable", "accepted formats"),
+        (b64(encode_as(Image.new("RGB", (64, 64), "white"), "PPM")), "unreadable", "accepted formats (PNG, JPEG"),
         (b64(png_bytes(Image.new("RGB", (64, 64), "white"))[:60]), "unreadable", "not a readable image"),
         ("", "empty", "empty"),
     ],
