@@ -120,3 +120,13 @@ def test_the_page_answers_a_drawing_alike_alone_and_in_a_batch_with_bad_ones():
         for a, b in zip(alone["models"], together["models"]):
             assert a["prediction"] == b["prediction"]
             np.testing.assert_allclose(a["probabilities"], b["probabilities"], rtol=0, atol=1e-6)
+
+
+def test_a_drawing_that_breaks_the_preparation_fails_alone(monkeypatch):
+    import practical_dl.serving.demo.app as page
+
+    real = page.read_drawing
+    monkeypatch.setattr(page, "read_drawing", lambda image: (_ for _ in ()).throw(KeyError("bug")) if image == "boom" else real(image))
+    answers = predict_drawings(small_classifiers(), [png_data_url(), "boom", png_data_url()])
+    assert answers[1].status_code == 500 and "boom" not in answers[1].reason
+    assert [json.loads(answers[k])["status"] for k in (0, 2)] == ["no_ink", "no_ink"]

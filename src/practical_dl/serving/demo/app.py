@@ -143,6 +143,9 @@ def _read_or_refuse(image: str) -> PreparedInput | Refusal:
         return read_drawing(image)
     except Refusal as refusal:
         return refusal
+    except Exception:  # a bug, not the client's fault: this drawing fails, the rest of its batch does not
+        logger.exception("preparing a drawing failed")
+        return Refusal(500, "error", "the server failed to prepare this image")
 
 
 def predict_drawings(
@@ -150,7 +153,7 @@ def predict_drawings(
 ) -> list[bytes | Refusal]:
     """For each drawing, the JSON of its 200 answer or the :class:`Refusal` why not; the networks run once on
     all readable drawings (what the page's micro-batcher calls, in its thread). ``pool``: prepare the drawings in
-    its threads (decoding and most of the preparation release the GIL), else one after the other."""
+    its threads (Pillow's decoding releases the GIL), else one after the other."""
     items = list(pool.map(_read_or_refuse, images)) if pool is not None and len(images) > 1 else [_read_or_refuse(i) for i in images]
     ready = [item for item in items if isinstance(item, PreparedInput) and item.ok]
     rows = iter(probabilities_per_image(classifiers, np.stack([item.prepared.image for item in ready])) if ready else [])
