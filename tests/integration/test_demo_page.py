@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from practical_dl.core.standardise import Standardiser
 from practical_dl.models.classifier import make_classifier, save_classifier
 from practical_dl.models.networks import SimpLeNet
 from practical_dl.serving.demo.app import create_app, load_classifiers, main
+from practical_dl.serving.demo.security import SECURITY_HEADERS
 
 pytestmark = pytest.mark.integration
 
@@ -73,10 +75,16 @@ def server(classifiers):
     sock.close()
 
 
-def post_json(url: str, payload: dict) -> dict:
+def post_json(url: str, payload: dict, expect: int = 200) -> dict:
+    """POST ``payload``; the answer's JSON, after checking its HTTP status is ``expect``."""
     request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    assert status == expect, (status, body[:500])
+    return json.loads(body)
 
 
 def png_data_url(draw=None) -> str:
@@ -93,6 +101,9 @@ def png_data_url(draw=None) -> str:
 
 
 def test_api(server):
+    with urllib.request.urlopen(server, timeout=10) as page:
+        for name, value in SECURITY_HEADERS.items():
+            assert page.headers[name] == value, name
     models = json.loads(urllib.request.urlopen(server + "api/models", timeout=10).read())["models"]
     assert [(m["name"], m["label"]) for m in models] == list(MODELS.items())
 
@@ -112,11 +123,11 @@ def test_api(server):
         assert sum(m["probabilities"]) == pytest.approx(1, abs=1e-4)
         assert m["prediction"] == str(int(np.argmax(m["probabilities"])))
 
-    # plain base64 (no data URL) is accepted too; not-base64 is reported, not a server error
+    # plain base64 (no data URL) is accepted too; not-base64 is refused with 422 and a reason, not a server error
     plain = png_data_url(lambda d: d.ellipse((90, 60, 190, 220), outline="black", width=16)).split(",", 1)[1]
     assert post_json(server + "api/predict", {"image": plain})["status"] == "ok"
-    broken = post_json(server + "api/predict", {"image": "data:image/png;base64,not base64!"})
-    assert broken["status"] == "unreadable" and broken["models"] == []
+    broken = post_json(server + "api/predict", {"image": "data:image/png;base64,not base64!"}, expect=422)
+    assert broken["status"] == "unreadable" and "base64" in broken["reason"] and set(broken) == {"status", "reason"}
 
 
 def test_main_needs_trained_models(tmp_path, classifiers):
@@ -230,7 +241,9 @@ def draw(driver, canvas, points) -> None:
 def test_draw_a_digit_page(server, browser):
     driver = browser
     driver.get(server)
+    # the script and style are files of the page (the Content-Security-Policy allows nothing inline), and they load
     wait_until(lambda: driver.execute_script("return document.body.dataset.ready === 'true'"), "the model panels")
+    assert driver.execute_script("return getComputedStyle(document.getElementById('pad')).borderTopWidth") == "2px"
     labels = [e.text for e in driver.find_elements("css selector", ".model h2 span:first-child")]
     assert labels == list(MODELS.values())
     assert len(driver.find_elements("css selector", ".bar")) == 20

@@ -243,3 +243,10 @@ def test_rejections(make, status):
         prepare_digit(make())
     assert rejected.value.status == status
     assert "Image" not in rejected.value.reason and "0x" not in rejected.value.reason  # a sentence, no Pillow object
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "TGA", "ICO", "PCX"])
+def test_formats_outside_the_accepted_ones_are_not_decoded(fmt):
+    with pytest.raises(ImageRejected) as rejected:
+        prepare_digit(encode(draw(size=(64, 64), box=(10, 10, 50, 50), width=5), fmt))
+    assert rejected.value.status == "unreadable" and "accepted formats" in rejected.value.reason

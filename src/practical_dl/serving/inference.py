@@ -24,6 +24,8 @@ from practical_dl.serving.preprocess import MAX_PIXELS, ImageRejected, PreparedD
 #: Columns of the table of predictions (``p_0`` ... ``p_9`` follow, one per class).
 COLUMNS = ("image", "model", "label", "status", "reason", "prediction", "probability", "top3")
 STATUS_OK = "ok"
+#: The reason given with a prediction of an input that was dark ink on light paper.
+INVERTED_NOTE = "inverted (dark ink on light paper)"
 #: ``mnist``: the MNIST recipe (:func:`~practical_dl.serving.preprocess.prepare_digit`); ``naive``: the
 #: whole image resized to 28x28 (:func:`~practical_dl.serving.preprocess.naive_resize`), for comparison.
 PREPARATIONS = ("mnist", "naive")
@@ -72,6 +74,13 @@ def probabilities(classifier: DigitClassifier, inputs: list[PreparedInput]) -> n
     return classifier.probabilities(np.stack(images))
 
 
+def probabilities_per_image(classifiers: Mapping[str, DigitClassifier], images: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """For each prepared image (N x 28 x 28 uint8), every classifier's class probabilities: one forward
+    pass per classifier for the whole batch (what the draw-a-digit page's micro-batcher runs)."""
+    per_model = {name: classifier.probabilities(images) for name, classifier in classifiers.items()}
+    return [{name: p[i] for name, p in per_model.items()} for i in range(len(images))]
+
+
 def prediction_rows(classifiers: Mapping[str, DigitClassifier], inputs: list[PreparedInput]) -> pd.DataFrame:
     """One row per input and classifier: the predicted class, its probability, the top 3 and every
     class's probability; inputs that could not be prepared get one row each with their status."""
@@ -91,7 +100,7 @@ def prediction_rows(classifiers: Mapping[str, DigitClassifier], inputs: list[Pre
                     "model": name,
                     "label": classifier.label,
                     "status": STATUS_OK,
-                    "reason": "inverted (dark ink on light paper)" if item.prepared.inverted else "",
+                    "reason": INVERTED_NOTE if item.prepared.inverted else "",
                     "prediction": classes[order[0]],
                     "probability": float(p[order[0]]),
                     "top3": " ".join(f"{classes[k]}:{p[k]:.3f}" for k in order[:3]),

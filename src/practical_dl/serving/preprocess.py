@@ -29,6 +29,11 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000  # larger images are rejected before their pixels are decoded
 
 
+#: The only formats decoded: photos, scans and drawings come in these. Pillow knows many more (EPS runs
+#: Ghostscript, PSD and the like are rarely a digit), and an input in any of them is "unreadable".
+ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+
+
 WORKING_SIDE = 1024  # larger images are shrunk (area-averaged) to about this long side first
 
 
@@ -74,14 +79,15 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():  # we decide on the size ourselves, just below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:  # above Pillow's own limit (about 179 million pixels)
         found = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = f"{int(found[1]):,} pixels" if found else "its number of pixels"
         limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
         raise ImageRejected("too_large", f"the image is too large: {pixels} is more than the limit of {limit:,} pixels") from None
     except UnidentifiedImageError:
-        raise ImageRejected("unreadable", "not a readable image: Pillow cannot identify the file format") from None
+        accepted = ", ".join(ACCEPTED_FORMATS)
+        raise ImageRejected("unreadable", f"not a readable image: not a file in one of the accepted formats ({accepted})") from None
     except Exception as exc:  # whatever a plugin raises on a malformed header
         raise ImageRejected("unreadable", f"not a readable image: {exc or type(exc).__name__}") from None
     if image.width * image.height > max_pixels:
@@ -204,7 +210,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def prepare_digit(source: Source, *, max_pixels: int = MAX_PIXELS, keep_steps: bool = False) -> PreparedDigit:
-    """Encoded bytes (PNG, JPEG, BMP, GIF, anything Pillow opens), a PIL image or a numpy array
+    """Encoded bytes (one of :data:`ACCEPTED_FORMATS`: PNG, JPEG, BMP, GIF, WebP, TIFF), a PIL image or a numpy array
     -> a 28x28 MNIST-like digit. Raises :class:`ImageRejected` for inputs that cannot be predicted."""
     grey, original_size, display = _load(source, max_pixels, keep_steps)
     ink, inverted = _ink_bright_on_black(grey)

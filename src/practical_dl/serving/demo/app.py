@@ -1,19 +1,20 @@
-"""The draw-a-digit page: FastAPI serving one static HTML file and a JSON prediction endpoint.
+"""The draw-a-digit page: FastAPI serving the page, its two static files and a JSON prediction API.
 
-* ``GET /``: the page (``static/index.html``: inline JS/CSS, a <canvas>, nothing from the internet);
-* ``GET /api/models``: the classifiers served, ``{"models": [{"name", "label", "class_names"}]}``;
-* ``POST /api/predict`` with ``{"image": "<data URL or base64 of a PNG>"}``: the drawing prepared
-  by :func:`practical_dl.serving.inference.prepare_inputs` (the MNIST recipe of ``practical_dl.serving.preprocess``,
-  as in the ``predict`` pipeline and the MLflow model) and classified by every model::
-
-      {"status": "ok", "reason": "...", "input28": [[28 ints] x 28],
-       "models": [{"name", "label", "class_names", "prediction", "probabilities": [10 floats]}]}
-
-  An input that cannot be predicted (a blank canvas: ``"no_ink"``) gets its status and reason,
-  ``input28`` null and no models.
+* ``GET /``: the page (``static/index.html``), with ``/static/page.css`` and ``/static/page.js``;
+  nothing from the internet, nothing inline (the Content-Security-Policy allows only these);
+* ``GET /api/models``: the classifiers served (:class:`~practical_dl.serving.demo.schemas.ModelList`);
+* ``POST /api/predict`` with ``{"image": "<data URL or base64 of a PNG>"}``: the drawing prepared by
+  :func:`practical_dl.serving.inference.prepare_inputs` (the MNIST recipe, as in the ``predict``
+  pipeline and the MLflow model) and classified by every model, batched with concurrent requests
+  (:mod:`practical_dl.serving.batching`). 200: status ``ok`` with ``input28`` and each model's
+  probabilities, or ``no_ink`` (a blank canvas). Refused with ``{"status", "reason"}``: 413 (body
+  over the limit), 422 (``unreadable``, ``empty``, ``too_large``, ``invalid_request``), 503
+  (``overloaded``, with Retry-After), 504 (``deadline_exceeded``), 401 (``unauthorized``, with ``--token``);
+* ``GET /healthz`` (alive), ``GET /readyz`` (models loaded and the batcher running, else 503),
+  ``GET /metrics`` (Prometheus), ``GET /openapi.json`` (every answer's schema).
 
 ``main`` is the console script ``practical-dl-demo``: it loads the newest trained version of each
-model from ``data/06_models`` and runs uvicorn on 127.0.0.1:8000.
+model from ``data/06_models`` and runs uvicorn on 127.0.0.1:8000 (limits and batching: ``--help``).
 """
 
 from __future__ import annotations
@@ -21,43 +22,73 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
+import gc
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from practical_dl.models.classifier import DigitClassifier, latest_classifier_file, load_classifier
-from practical_dl.serving.inference import STATUS_OK, prediction_rows, prepare_inputs
+from practical_dl.serving.batching import MicroBatcher
+from practical_dl.serving.demo.limits import BodySizeLimit, ConcurrencyLimit, Limits, within_deadline
+from practical_dl.serving.demo.request_id import RequestContext, RequestIdFilter
+from practical_dl.serving.demo.schemas import (
+    STATUS_NO_INK,
+    Health,
+    ModelInfo,
+    ModelList,
+    ModelPrediction,
+    Prediction,
+    PredictRequest,
+    Problem,
+    Refusal,
+    problem_responses,
+)
+from practical_dl.serving.demo.security import BearerToken, SecurityHeaders, exposure_problem
+from practical_dl.serving.inference import INVERTED_NOTE, PreparedInput, prepare_inputs, probabilities_per_image
+from practical_dl.serving.metrics import CONTENT_TYPE, ServingMetrics
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODELS = ("simplenet", "simplenet_plus")
 DEFAULT_MODELS_DIR = Path("data") / "06_models"
-#: Longest ``image`` string accepted (a 280x280 canvas is a few kB of PNG).
-MAX_IMAGE_CHARS = 8_000_000
+DEFAULT_MAX_BATCH = 32
+DEFAULT_BATCH_WINDOW_MS = 3.0
 PAGE = "static/index.html"
+#: The page's files besides itself: URL path -> (file in the package, media type).
+STATIC = {
+    "/static/page.css": ("static/page.css", "text/css; charset=utf-8"),
+    "/static/page.js": ("static/page.js", "text/javascript; charset=utf-8"),
+}
+ROUTES = ("/", *STATIC, "/api/models", "/api/predict", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
-class PredictRequest(BaseModel):
-    image: str
-
-
-def page_html() -> str:
-    """The page, read from the package (``practical_dl/serving/demo/static/index.html``)."""
-    resource = files("practical_dl.serving.demo").joinpath(PAGE)
+def package_file(name: str) -> str:
+    """A file of the page, read from the package (``practical_dl/serving/demo/static/...``)."""
+    resource = files("practical_dl.serving.demo").joinpath(name)
     try:
         return resource.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RuntimeError(
-            f"the page {PAGE} is missing from the installed package practical_dl.serving.demo; "
+            f"the page's file {name} is missing from the installed package practical_dl.serving.demo; "
             "it must be installed as package data (see [tool.setuptools.package-data] in pyproject.toml)"
         ) from None
+
+
+def page_html() -> str:
+    """The page, read from the package (``practical_dl/serving/demo/static/index.html``)."""
+    return package_file(PAGE)
 
 
 def decode_image(value: str) -> bytes:
@@ -72,63 +103,183 @@ def decode_image(value: str) -> bytes:
         raise ValueError("not a readable image: the image is not valid base64") from None
 
 
-def predict_drawing(classifiers: Mapping[str, DigitClassifier], image: str) -> dict[str, Any]:
-    """The answer of ``POST /api/predict`` for one image (a data URL or base64)."""
-    if len(image) > MAX_IMAGE_CHARS:
-        return {
-            "status": "too_large",
-            "reason": f"the image is too large: more than {MAX_IMAGE_CHARS:,} characters",
-            "input28": None,
-            "models": [],
-        }
+def read_drawing(image: str) -> PreparedInput:
+    """One drawing (a data URL or base64) prepared for the networks, or a 422 :class:`Refusal` saying why not.
+
+    A blank canvas is not refused: it comes back with status ``no_ink``."""
     try:
         data = decode_image(image)
     except ValueError as exc:
-        return {"status": "unreadable", "reason": str(exc), "input28": None, "models": []}
-    inputs = prepare_inputs({"drawing": data})
-    item = inputs[0]
-    if not item.ok:
-        return {"status": item.status, "reason": item.reason, "input28": None, "models": []}
-    table = prediction_rows(classifiers, inputs)
+        raise Refusal(422, "unreadable", str(exc)) from None
+    item = prepare_inputs({"drawing": data})[0]
+    if not item.ok and item.status != STATUS_NO_INK:
+        raise Refusal(422, item.status, item.reason)
+    return item
+
+
+def answer(classifiers: Mapping[str, DigitClassifier], item: PreparedInput, probabilities: Mapping[str, np.ndarray] | None) -> Prediction:
+    """The 200 answer for a prepared drawing and each model's probabilities (None for ``no_ink``)."""
+    if not item.ok or probabilities is None:
+        return Prediction(status=STATUS_NO_INK, reason=item.reason, input28=None, models=[])
     models = []
-    for row in table.to_dict("records"):
-        classes = classifiers[row["model"]].class_names
+    for name, classifier in classifiers.items():
+        p = probabilities[name]
+        classes = classifier.class_names
         models.append(
-            {
-                "name": row["model"],
-                "label": row["label"],
-                "class_names": classes,
-                "prediction": row["prediction"],
-                "probabilities": [float(row[f"p_{c}"]) for c in classes],
-            }
+            ModelPrediction(
+                name=name,
+                label=classifier.label,
+                class_names=classes,
+                prediction=classes[int(np.argmax(p))],
+                probabilities=p.tolist(),
+            )
         )
-    reason = str(table["reason"].iloc[0]) if len(table) else ""
-    return {"status": STATUS_OK, "reason": reason, "input28": item.prepared.image.tolist(), "models": models}
+    reason = INVERTED_NOTE if item.prepared.inverted else ""
+    return Prediction(status="ok", reason=reason, input28=item.prepared.image.tolist(), models=models)
 
 
-def create_app(classifiers: Mapping[str, DigitClassifier]) -> FastAPI:
-    """The page and its API around ``{model name: classifier}`` (shown in this order)."""
+def _read_or_refuse(image: str) -> PreparedInput | Refusal:
+    try:
+        return read_drawing(image)
+    except Refusal as refusal:
+        return refusal
+    except Exception:  # a bug, not the client's fault: this drawing fails, the rest of its batch does not
+        logger.exception("preparing a drawing failed")
+        return Refusal(500, "error", "the server failed to prepare this image")
+
+
+def predict_drawings(
+    classifiers: Mapping[str, DigitClassifier], images: list[str], pool: ThreadPoolExecutor | None = None
+) -> list[bytes | Refusal]:
+    """For each drawing, the JSON of its 200 answer or the :class:`Refusal` why not; the networks run once on
+    all readable drawings (what the page's micro-batcher calls, in its thread). ``pool``: prepare the drawings in
+    its threads (Pillow's decoding releases the GIL), else one after the other."""
+    items = list(pool.map(_read_or_refuse, images)) if pool is not None and len(images) > 1 else [_read_or_refuse(i) for i in images]
+    ready = [item for item in items if isinstance(item, PreparedInput) and item.ok]
+    rows = iter(probabilities_per_image(classifiers, np.stack([item.prepared.image for item in ready])) if ready else [])
+    answers: list[bytes | Refusal] = []
+    for item in items:
+        if isinstance(item, Refusal):
+            answers.append(item)
+        else:
+            answers.append(answer(classifiers, item, next(rows) if item.ok else None).model_dump_json().encode())
+    return answers
+
+
+def _validation_reason(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(x) for x in error.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return 'the request is not {"image": "<data URL or base64>"}: ' + "; ".join(parts)
+
+
+def create_app(
+    classifiers: Mapping[str, DigitClassifier],
+    limits: Limits | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
+    token: str | None = None,
+) -> FastAPI:
+    """The page and its API around ``{model name: classifier}`` (shown in this order), with the
+    limits, batching and (optional) bearer token given. The batcher runs while the app's lifespan does."""
     if not classifiers:
         raise ValueError("the draw-a-digit page needs at least one classifier")
     classifiers = dict(classifiers)
     for classifier in classifiers.values():
         classifier.eval()
+    limits = limits or Limits()
     html = page_html()
-    # no /docs or /redoc: their pages load scripts from a CDN, and this page fetches nothing from the internet
-    app = FastAPI(title="practical-dl draw-a-digit page", docs_url=None, redoc_url=None)
+    static = {path: (package_file(name), media_type) for path, (name, media_type) in STATIC.items()}
+    metrics = ServingMetrics()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    # one thread per further core prepares drawings beside the batcher's: on one core, threads would only take turns at the GIL
+    pool = ThreadPoolExecutor(max_workers=min(cores, 8), thread_name_prefix="prepare-drawings") if cores > 1 else None
+    batcher = MicroBatcher(
+        functools.partial(predict_drawings, classifiers, pool=pool),
+        max_batch=max_batch,
+        window_s=batch_window_ms / 1000,
+        on_batch=metrics.observe_batch,
+    )
 
-    @app.get("/", response_class=HTMLResponse)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    # no /docs or /redoc: their pages load scripts from a CDN, and this page fetches nothing from the internet
+    app = FastAPI(title="practical-dl draw-a-digit page", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.batcher, app.state.metrics, app.state.limits = batcher, metrics, limits
+
+    @app.exception_handler(Refusal)
+    async def refused(request, exc: Refusal) -> JSONResponse:
+        return JSONResponse(Problem(status=exc.status, reason=exc.reason).model_dump(), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc: StarletteHTTPException) -> JSONResponse:  # e.g. 400 for a body that is not even text
+        word = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse(Problem(status=word, reason=str(exc.detail)).model_dump(), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(Problem(status="invalid_request", reason=_validation_reason(exc)).model_dump(), 422)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/models")
-    def models() -> dict[str, Any]:
-        return {"models": [{"name": name, "label": c.label, "class_names": c.class_names} for name, c in classifiers.items()]}
+    def static_file(text: str, media_type: str):
+        def serve() -> Response:
+            return Response(text, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
-    @app.post("/api/predict")
-    def predict(request: PredictRequest) -> dict[str, Any]:  # a plain def: FastAPI runs it in a worker thread
-        return predict_drawing(classifiers, request.image)
+        return serve
 
+    for path, (text, media_type) in static.items():
+        app.add_api_route(path, static_file(text, media_type), methods=["GET"], include_in_schema=False)
+
+    @app.get("/api/models", response_model=ModelList, responses=problem_responses(401) if token else None)
+    def models() -> ModelList:
+        return ModelList(models=[ModelInfo(name=name, label=c.label, class_names=c.class_names) for name, c in classifiers.items()])
+
+    async def predict_one(image: str) -> Response:
+        result = await batcher.submit(image)
+        if isinstance(result, Refusal):
+            raise result
+        # made from the Prediction model (which validated its fields) in the batcher's thread; FastAPI would encode it again
+        return Response(result, media_type="application/json")
+
+    @app.post("/api/predict", response_model=Prediction, responses=problem_responses(400, *([401] if token else []), 413, 422, 503, 504))
+    async def predict(request: PredictRequest) -> Response:
+        if not batcher.running:
+            raise Refusal(
+                503, "overloaded", "the server is not ready: its batcher is not running", {"Retry-After": str(limits.retry_after_s)}
+            )
+        return await within_deadline(predict_one(request.image), limits.deadline_s)
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, responses={503: {"model": Health, "description": "not ready yet (or any more)"}})
+    def readyz():
+        if batcher.running:
+            return Health(status="ok", reason=f"{len(classifiers)} model(s) loaded, the batcher runs")
+        return JSONResponse(Health(status="not_ready", reason="the batcher is not running").model_dump(), 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    # outermost last: the request id, log line and metrics see every answer, refusals included
+    app.add_middleware(ConcurrencyLimit, max_concurrent=limits.max_concurrent, paths={"/api/predict"}, retry_after_s=limits.retry_after_s)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    if token:
+        app.add_middleware(BearerToken, token=token)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext, metrics=metrics, routes=ROUTES)
     return app
 
 
@@ -147,31 +298,69 @@ def load_classifiers(models_dir: str | Path, models: Sequence[str]) -> tuple[dic
     return loaded, problems
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``practical-dl-demo``."""
+    defaults = Limits()
+    p = argparse.ArgumentParser(
         prog="practical-dl-demo",
         description=(
             "The draw-a-digit page: draw a digit and watch the trained classifiers' probabilities. "
             "Run it from the Kedro project root after `kedro run`."
         ),
     )
-    parser.add_argument(
-        "--models",
-        nargs="+",
-        default=list(DEFAULT_MODELS),
-        metavar="MODEL",
-        help="models to show, by their name in the catalog (default: %(default)s)",
-    )
-    parser.add_argument(
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL", help="models to show (default: %(default)s)")
+    p.add_argument(
         "--models-dir",
         type=Path,
         default=DEFAULT_MODELS_DIR,
         help="where the trained models are (default: %(default)s, relative to the current folder)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("PRACTICAL_DL_DEMO_TOKEN") or None,
+        help="API requests need 'Authorization: Bearer TOKEN' (the page: open /#token=TOKEN); default: $PRACTICAL_DL_DEMO_TOKEN",
+    )
+    p.add_argument("--open", action="store_true", help="allow a non-loopback --host without a token (anyone who reaches it may use it)")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=defaults.max_body_bytes, help="larger request bodies get 413 unread (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=defaults.max_concurrent,
+        help="predictions in flight at once; more get 503 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--deadline", type=float, default=defaults.deadline_s, help="seconds a prediction may take; longer gets 504 (default: %(default)s)"
+    )
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most drawings in one forward pass (default: %(default)s)")
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=DEFAULT_BATCH_WINDOW_MS,
+        help="how long the first drawing of a batch waits for others (default: %(default)s)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    problem = exposure_problem(args.host, args.token, args.open)
+    if problem:
+        print(problem, file=sys.stderr)
+        sys.exit(2)
+    try:
+        limits = Limits(max_body_bytes=args.max_body_bytes, max_concurrent=args.max_concurrent, deadline_s=args.deadline)
+        if args.max_batch < 1 or args.batch_window_ms < 0:
+            raise ValueError("--max-batch must be at least 1 and --batch-window-ms not negative")
+    except ValueError as exc:
+        print(f"practical-dl-demo: {exc}", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: [%(request_id)s] %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
 
     classifiers, problems = load_classifiers(args.models_dir, args.models)
     if not classifiers:
@@ -190,7 +379,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logger.info(
         "draw-a-digit page with %s on http://%s:%d/ (Ctrl+C to stop)", ", ".join(c.label for c in classifiers.values()), host, args.port
     )
-    uvicorn.run(create_app(classifiers), host=args.host, port=args.port, log_level="info")
+    app = create_app(classifiers, limits, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms, token=args.token)
+    # what is loaded by now (torch, the networks, FastAPI) lives as long as the server: keep it out of the garbage
+    # collector's full passes, whose pauses over it were the slowest answers under load (docs/benchmarks.md)
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
 
 
 if __name__ == "__main__":
