@@ -144,6 +144,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_answers(url: str, alive, what: str, wait_s: float, poll_s: float = 0.1) -> None:
+    """Poll ``url`` until it answers 200; fail with ``alive()``'s message once it is false or ``wait_s`` passes.
+
+    ``alive`` returns None while the server runs, else why it stopped (e.g. the end of its log).
+    """
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        stopped = alive()
+        assert stopped is None, f"{what} stopped:\n{stopped}"
+        assert time.monotonic() < deadline, f"{what} did not answer {url} within {wait_s:.0f} s"
+        time.sleep(poll_s)
+
+
+def stop_process(process, wait_s: float = 20) -> None:
+    """Terminate ``process``, then kill it if it has not ended within ``wait_s``."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def kedro_env() -> dict[str, str]:
     """The environment of a ``kedro run`` subprocess: no telemetry, no display, wide log lines."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200"}

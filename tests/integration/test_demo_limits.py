@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from practical_dl.models.classifier import save_classifier
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process, wait_until_answers
 from tests.serving.demo import png_data_url, seven, small_classifiers
 
 pytestmark = pytest.mark.integration
@@ -40,25 +40,12 @@ def server(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "readyz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        assert process.poll() is None, (models / "server.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "the demo server did not become ready in 60 s"
-        time.sleep(0.1)
+    server_log = models / "server.log"
+    wait_until_answers(url + "readyz", lambda: None if process.poll() is None else server_log.read_text()[-3000:], "the demo server", 60)
     try:
-        yield url, process.pid, models / "server.log"
+        yield url, process.pid, server_log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()
 
 

@@ -30,6 +30,7 @@ from practical_dl.models.classifier import make_classifier, save_classifier
 from practical_dl.models.networks import SimpLeNet
 from practical_dl.serving.demo.app import create_app, load_classifiers, main
 from practical_dl.serving.demo.security import SECURITY_HEADERS
+from tests.conftest import wait_until_answers
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +59,7 @@ def server(classifiers):
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with urllib.request.urlopen(url + "api/models", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the demo server did not answer on {url}")
-        time.sleep(0.05)
+    wait_until_answers(url + "api/models", lambda: None if thread.is_alive() else "its thread ended", "the demo server", 15, poll_s=0.05)
     yield url
     uv.should_exit = True
     thread.join(10)

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw
 
-from tests.conftest import ROOT, free_port, project_after, run
+from tests.conftest import ROOT, free_port, project_after, run, stop_process, wait_until_answers
 
 pytestmark = pytest.mark.integration
 
@@ -158,15 +158,13 @@ def test_mlflow_models_serve_answers_over_http(predicted_project, tmp_path):
         cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "mlflow models serve did not start in 90 s"
-                time.sleep(0.5)
+        wait_until_answers(
+            f"http://127.0.0.1:{port}/ping",
+            lambda: None if server.poll() is None else (tmp_path / "serve.log").read_text()[-3000:],
+            "mlflow models serve",
+            90,
+            poll_s=0.5,
+        )
         seven = base64.b64encode(_digit_png()).decode()
         blank = io.BytesIO()
         Image.new("L", (64, 64), 0).save(blank, format="PNG")
@@ -181,9 +179,5 @@ def test_mlflow_models_serve_answers_over_http(predicted_project, tmp_path):
         assert answer[0]["prediction"] in [str(d) for d in range(10)]
         assert answer[0]["probability"] == max(answer[0][f"p_{d}"] for d in range(10))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         log.close()
