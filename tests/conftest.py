@@ -44,15 +44,19 @@ def pytest_xdist_make_scheduler(config, log):
     return ModuleScheduling(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config, items):
-    """Run :data:`SHARED_FOLDERS` first, then the other integration tests (the longest modules, so
-    that workers do not wait for one at the end); skip the ``cuda`` tests, with the reason, where
-    PyTorch sees no CUDA device."""
+    """Mark every test in ``tests/integration/`` ``integration``; run :data:`SHARED_FOLDERS` first,
+    then the other integration tests (the longest modules, so that workers do not wait for one at
+    the end); skip the ``cuda`` tests, with the reason, where PyTorch sees no CUDA device."""
 
     def rank(item) -> int:
         module = item.nodeid.split("::")[0]
         return 0 if module.startswith(SHARED_FOLDERS) else 1 if module.startswith("tests/integration/") else 2
 
+    for item in items:
+        if rank(item) < 2:
+            item.add_marker(pytest.mark.integration)
     items.sort(key=rank)
     if torch.cuda.is_available():
         return

@@ -30,8 +30,14 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 EPOCHS = 2
 
 
+def _env() -> dict[str, str]:
+    """One thread per process, as torchrun gives each of its workers: the plain process is compared
+    at the same thread count whether the suite runs serially or on pytest-xdist workers."""
+    return {**kedro_env(), "OMP_NUM_THREADS": "1"}
+
+
 def _run(command: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, env=kedro_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def _outcome(project: Path) -> dict:
@@ -97,7 +103,7 @@ def test_two_nodes_rendezvous_on_loopback(tmp_path, one_process):
         subprocess.Popen(
             [*launch, "--node-rank", str(rank), *KEDRO_RUN],
             cwd=nodes[rank],
-            env=kedro_env(),
+            env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

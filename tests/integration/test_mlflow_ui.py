@@ -1,6 +1,6 @@
 """What the MLflow UI shows of the project, against a real (SQLite) MLflow store without Kedro: run
 names, the experiment's kind, and the saved view of each model's test error (``practical_dl.project.tracking``;
-the default ``kedro run`` itself is checked in test_default_run.py). A last test reads the installed
+the default ``kedro run`` itself is checked in explored/test_default_run.py). A last test reads the installed
 MLflow UI's bundle for the names the project writes, so that an MLflow upgrade that renames them fails
 here rather than in a browser."""
 

@@ -71,14 +71,22 @@ class SetOnly(Settings):
         return {k: v for k, v in data.items() if k in self.model_fields_set}
 
 
+class _CreatedOverrides(SetOnly):
+    """The base of :func:`overrides_of`'s models: their descriptions are copied, not read from source
+    (pydantic's search for the source of a created class walks every frame of the stack)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=False)
+
+
 def overrides_of(cls: type[Settings], name: str | None = None, doc: str | None = None) -> type[Settings]:
     """The partial version of ``cls``: every field optional, the same ranges, only the set ones dumped."""
     fields: dict[str, Any] = {}
     for field_name, info in cls.model_fields.items():
         annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         fields[field_name] = (annotation | None, Field(default=None, description=info.description))
-    model = create_model(name or f"{cls.__name__}Overrides", __base__=SetOnly, __doc__=doc, **fields)
+    model = create_model(name or f"{cls.__name__}Overrides", __base__=_CreatedOverrides, __doc__=doc, **fields)
     model.__module__ = cls.__module__
+    model.model_config["use_attribute_docstrings"] = True  # for hand-written subclasses, which have a source
     return model
 
 

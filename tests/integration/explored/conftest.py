@@ -14,6 +14,7 @@ from tests.conftest import project_after
 #: what ``explored_project`` runs, in order (None: the default pipeline)
 RUNS = (
     None,
+    ["predict"],
     ["adversarial"],
     ["patch"],
     ["gan"],

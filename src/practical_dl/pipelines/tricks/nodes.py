@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import torch
-from kornia.geometry.transform import rotate
 from matplotlib.figure import Figure
 from pydantic import BeforeValidator, Field
 
@@ -254,6 +253,8 @@ def report_sweeps(tricks: TricksParameters, *results: dict[str, Any]) -> dict[st
 def rotate_digits(images: np.ndarray, max_degrees: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Each digit rotated by its own uniform random angle in [-max, max] degrees (counter-clockwise
     positive); returns the rotated uint8 images and the angles."""
+    from kornia.geometry.transform import rotate  # here: kornia's import is a third of a second of every start-up
+
     rng = np.random.default_rng(seed)
     angles = rng.uniform(-max_degrees, max_degrees, size=len(images)).astype(np.float32)
     out = np.empty_like(images)

@@ -1,17 +1,18 @@
-"""The ``transfer_learning`` pipeline end to end on a slice of MNIST (``--env test``)."""
+"""The ``transfer_learning`` pipeline end to end on a slice of MNIST (``--env test``), in the session's
+``explored_project``."""
 
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import project_after, run
+from tests.conftest import run
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def transfer_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "transfer", ["data_ingestion"], ["transfer_learning"])
+def transfer_project(explored_project):
+    return explored_project
 
 
 def test_report_covers_every_strategy_and_budget(transfer_project):

@@ -1,5 +1,6 @@
 """Using the trained models: the ``predict`` pipeline on a person's images, the registered MLflow
-model in a fresh process, and ``mlflow models serve`` over HTTP (``--env test``)."""
+model in a fresh process, and ``mlflow models serve`` over HTTP (``--env test``), in the session's
+``explored_project``, where ``predict`` ran right after the default run."""
 
 import base64
 import io
@@ -18,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw
 
-from tests.conftest import ROOT, free_port, project_after, run, stop_process, wait_until_answers
+from tests.conftest import ROOT, free_port, run, stop_process, wait_until_answers
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +27,8 @@ MODELS = ["fc64", "fc256_fc256", "simplenet", "simplenet_plus"]  # trained_model
 
 
 @pytest.fixture(scope="module")
-def predicted_project(tmp_path_factory):
-    yield from project_after(tmp_path_factory, "predict", None, ["predict"])
+def predicted_project(explored_project):
+    return explored_project
 
 
 def _digit_png(size=(300, 220), offset=(40, 30), ink=(20, 20, 120), paper=(245, 240, 225)) -> bytes:
@@ -66,7 +67,9 @@ def test_predict_writes_a_row_per_image_and_model_and_a_contact_sheet(predicted_
     assert (table["probability"] == probabilities.max(1)).all()
     assert (predicted_project / "data" / "08_reporting" / "predict" / "contact_sheet.png").stat().st_size > 10_000
     client = MlflowClient(tracking_uri=f"sqlite:///{predicted_project / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id], order_by=["start_time DESC"])
+    # the first predict run: the one explored_project made (a test below runs it again on other images)
+    experiment_id = client.get_experiment_by_name("practical_dl").experiment_id
+    runs = client.search_runs([experiment_id], "tags.kedro_command = 'kedro run --pipeline=predict'", order_by=["start_time ASC"])
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "reports/predict")}
     assert artifacts == {"reports/predict/predictions.csv"}
 
