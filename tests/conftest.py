@@ -127,6 +127,11 @@ def run(path: Path, **kwargs):
             mlflow.end_run()
 
 
+def runs_of(pipeline: str) -> str:
+    """An MLflow filter for the runs of ``kedro run --pipelines <pipeline>`` (``__default__``: the default run)."""
+    return f"tags.kedro_command = 'kedro run --pipeline={pipeline}'"
+
+
 def project_after(tmp_path_factory, name: str, *runs: list[str] | None) -> Iterator[Path]:
     """A project copy in which each of ``runs`` (lists of pipeline names; None: the default
     pipeline) has been run, for module-scoped fixtures."""

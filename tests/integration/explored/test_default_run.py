@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from practical_dl.core.params import ParameterError
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, run, runs_of
 
 PARAM_KEYS = json.loads((ROOT / "tests" / "integration" / "fixtures" / "mlflow_param_keys.json").read_text())
 
@@ -17,7 +17,7 @@ MODELS = ["fc64", "fc256_fc256", "simplenet"]
 
 
 #: the default run's MLflow run, among the other pipelines' runs in ``explored_project``
-DEFAULT_RUN = "tags.kedro_command = 'kedro run --pipeline=__default__'"
+DEFAULT_RUN = runs_of("__default__")
 
 
 @pytest.fixture(scope="module")

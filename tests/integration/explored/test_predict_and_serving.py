@@ -19,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw
 
-from tests.conftest import ROOT, free_port, run, stop_process, wait_until_answers
+from tests.conftest import ROOT, free_port, run, runs_of, stop_process, wait_until_answers
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ def test_predict_writes_a_row_per_image_and_model_and_a_contact_sheet(predicted_
     client = MlflowClient(tracking_uri=f"sqlite:///{predicted_project / 'mlflow.db'}")
     # the first predict run: the one explored_project made (a test below runs it again on other images)
     experiment_id = client.get_experiment_by_name("practical_dl").experiment_id
-    runs = client.search_runs([experiment_id], "tags.kedro_command = 'kedro run --pipeline=predict'", order_by=["start_time ASC"])
+    runs = client.search_runs([experiment_id], runs_of("predict"), order_by=["start_time ASC"])
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "reports/predict")}
     assert artifacts == {"reports/predict/predictions.csv"}
 
