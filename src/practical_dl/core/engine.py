@@ -61,66 +61,45 @@ class FitResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _loss(out: torch.Tensor, y: torch.Tensor, task: str, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss and the per-batch score sum: correct predictions (classification) or summed
-    absolute error (regression, one output per sample)."""
-    if task == "regression":
+@dataclass(frozen=True)
+class _Classification:
+    """Cross-entropy on the logits, with label smoothing on training batches only; the score is the number of correct predictions."""
+
+    label_smoothing: float = 0.0
+    metric = "accuracy"
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's mean loss and its score sum."""
+        return F.cross_entropy(out, y, label_smoothing=self.label_smoothing if train else 0.0), (out.argmax(1) == y).sum()
+
+    def goodness(self, row: dict[str, Any]) -> float:
+        """How good an epoch is, for keeping the best one: its validation accuracy."""
+        return row["val_accuracy"]
+
+
+@dataclass(frozen=True)
+class _Regression:
+    """Mean squared error on one output per sample; the score is the summed absolute error."""
+
+    metric = "mae"
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's mean loss and its score sum."""
         pred = out.float().squeeze(1)
         return F.mse_loss(pred, y), (pred.detach() - y).abs().sum()
-    return F.cross_entropy(out, y, label_smoothing=label_smoothing), (out.argmax(1) == y).sum()
+
+    def goodness(self, row: dict[str, Any]) -> float:
+        """How good an epoch is, for keeping the best one: minus its validation loss."""
+        return -row["val_loss"]
 
 
-def _run_epoch(
-    model,
-    source,
-    prepare,
-    device,
-    precision,
-    perm=None,
-    optimizer=None,
-    scheduler=None,
-    label_smoothing=0.0,
-    bar=None,
-    task="classification",
-    parallel: SingleProcess | DataParallel | None = None,
-    shard=None,
-    module=None,
-):
-    """One pass over ``source`` (this process's ``shard`` of each batch, when given); returns
-    (summed loss, summed score, samples) of this process, sums as device tensors.
-
-    ``module`` is the plain model inside ``model`` (a ``DistributedDataParallel``), which the
-    adversary attacks: only training steps go through the wrapper."""
-    train = optimizer is not None
-    parallel = parallel if parallel is not None else SingleProcess()
-    loss_sum = torch.zeros((), device=device)
-    score = torch.zeros((), device=device)
-    seen = 0
-    attacked = module if module is not None else model
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        with autocast_context(device, precision):
-            return attacked(x)
-
-    for step, (xb, yb) in enumerate(source.batches(perm, shard)):
-        x = prepare(xb, train, forward, yb)
-        n = yb.shape[0]
-        with autocast_context(device, precision):
-            out = model(x)
-            loss, batch_score = _loss(out, yb, task, label_smoothing if train else 0.0)
-        if train:
-            weight = parallel.loss_weight(n, min(source.batch_size, source.n - step * source.batch_size))
-            optimizer.zero_grad(set_to_none=True)
-            (loss if weight == 1.0 else loss * weight).backward()
-            optimizer.step()
-            scheduler.step()
-        if n:  # a process's share of the last batch may be empty (its mean loss then NaN)
-            loss_sum += loss.detach().float() * n
-        score += batch_score
-        seen += n
-        if bar is not None:
-            bar.update(1)
-    return loss_sum, score, seen
+def _objective(task: str, label_smoothing: float) -> _Classification | _Regression:
+    """The loss, score and best-epoch criterion of ``task`` (one of :data:`TASKS`)."""
+    if task == "classification":
+        return _Classification(label_smoothing)
+    if task == "regression":
+        return _Regression()
+    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
 
 def fit(
@@ -227,7 +206,11 @@ def fit(
 class SupervisedTask:
     """One epoch of supervised training (classification or regression) and its validation, for
     :func:`practical_dl.core.loop.train_epochs`; keeps the best validation epoch's weights when
-    ``config.select_best``."""
+    ``config.select_best``.
+
+    ``task`` picks the objective once (loss, score, metric name, best-epoch criterion). Training
+    steps go through ``step_model`` (wrapped for data parallelism, compiled when asked), validation
+    through ``eval_model``; the adversary attacks the plain ``model``."""
 
     def __init__(
         self, model, source, val_source, prepare, config: TrainConfig, device, precision, task: str, name: str, parallel=None
@@ -235,7 +218,8 @@ class SupervisedTask:
         self.model, self.source, self.val_source, self.prepare = model, source, val_source, prepare
         self.config, self.device, self.precision, self.task, self.name = config, device, precision, task, name
         self.parallel = parallel if parallel is not None else SingleProcess()
-        self.metric = "accuracy" if task == "classification" else "mae"
+        self.objective = _objective(task, config.label_smoothing)
+        self.metric = self.objective.metric
         wrapped = self.parallel.wrap(model)
         self.step_model = torch.compile(wrapped) if config.compile else wrapped
         # validation needs no gradient all-reduce: the plain model (compiled once when not wrapped)
@@ -257,22 +241,7 @@ class SupervisedTask:
             disable=not config.progress or not self.parallel.is_main,
             unit="batch",
         ) as bar:
-            loss_sum, score, seen = _run_epoch(
-                self.step_model,
-                self.source,
-                self.prepare,
-                self.device,
-                self.precision,
-                perm,
-                self.optimizer,
-                self.scheduler,
-                config.label_smoothing,
-                bar,
-                self.task,
-                self.parallel,
-                shard,
-                self.model,
-            )
+            loss_sum, score, seen = self._run_epoch(self.source, shard, train=True, perm=perm, bar=bar)
         loss_sum, score, seen = self.parallel.total(loss_sum, score, seen)  # the one read-back of the epoch
         self.parallel.check_epoch(shard, self.name, epoch)
         if self.device.type == "cuda":
@@ -290,25 +259,55 @@ class SupervisedTask:
         if self.val_source is not None and not reason:
             self.model.eval()
             with torch.inference_mode():
-                vloss, vscore, vseen = _run_epoch(
-                    self.eval_model,
-                    self.val_source,
-                    self.prepare,
-                    self.device,
-                    self.precision,
-                    task=self.task,
-                    shard=self.parallel.epoch_shard(self.val_source.n, self.device),
+                vloss, vscore, vseen = self._run_epoch(
+                    self.val_source, self.parallel.epoch_shard(self.val_source.n, self.device), train=False
                 )
             vloss, vscore, vseen = self.parallel.total(vloss, vscore, vseen)
             row["val_loss"] = vloss / vseen
             row[f"val_{metric}"] = vscore / vseen
             if not math.isfinite(row["val_loss"]):
                 reason = f"validation loss {row['val_loss']} at epoch {epoch}"
-            goodness = row["val_accuracy"] if self.task == "classification" else -row["val_loss"]
+            goodness = self.objective.goodness(row)
             if config.select_best and not reason and goodness > self.best_score:
                 self.best_score, self.best_epoch = goodness, epoch
                 self.best_model = copy.deepcopy(self.model.state_dict())
         return row, reason
+
+    def _run_epoch(
+        self, source: BatchSource, shard: Any, train: bool, perm: torch.Tensor | None = None, bar: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """One pass over ``source`` (this process's ``shard`` of each batch): training steps in the order
+        ``perm``, or validation; returns this process's (summed loss, summed score, samples), the sums as
+        device tensors."""
+        model, attacked = (self.step_model, self.model) if train else (self.eval_model, self.eval_model)
+        device, precision, objective = self.device, self.precision, self.objective
+        loss_sum = torch.zeros((), device=device)
+        score = torch.zeros((), device=device)
+        seen = 0
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            with autocast_context(device, precision):
+                return attacked(x)
+
+        for step, (xb, yb) in enumerate(source.batches(perm, shard)):
+            x = self.prepare(xb, train, forward, yb)
+            n = yb.shape[0]
+            with autocast_context(device, precision):
+                out = model(x)
+                loss, batch_score = objective.loss(out, yb, train)
+            if train:
+                weight = self.parallel.loss_weight(n, min(source.batch_size, source.n - step * source.batch_size))
+                self.optimizer.zero_grad(set_to_none=True)
+                (loss if weight == 1.0 else loss * weight).backward()
+                self.optimizer.step()
+                self.scheduler.step()
+            if n:  # a process's share of the last batch may be empty (its mean loss then NaN)
+                loss_sum += loss.detach().float() * n
+            score += batch_score
+            seen += n
+            if bar is not None:
+                bar.update(1)
+        return loss_sum, score, seen
 
     def state(self) -> dict[str, Any]:
         return {
