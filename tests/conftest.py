@@ -215,6 +215,27 @@ def interrupt_kedro_run(command: list[str], cwd: Path, log: Path, ready, sig: in
                 process.kill()
 
 
+def completed_kedro_run(command: list[str], project: Path, timeout: float = 300):
+    """Run ``command`` (a ``kedro run``) in ``project`` to its end; fail with its output's tail unless it succeeds."""
+    import subprocess
+
+    done = subprocess.run(command, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:]
+    return done
+
+
+class StopAfter:
+    """A collaborator of the training loop that stops it (as Ctrl-C would) once epoch ``epoch`` has
+    ended; put it before the checkpointer, so that epoch is not saved."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, state) -> None:
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
 def two_class_images(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """8 x 8 uint8 images of two classes a linear model separates (class 1: a bright bottom half)."""
     rng = np.random.default_rng(0)

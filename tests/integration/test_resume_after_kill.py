@@ -3,7 +3,6 @@ again: it goes on from the last checkpoint and ends with classifiers identical, 
 to those of an uninterrupted run."""
 
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
-from tests.conftest import interrupt_kedro_run, kedro_env, make_project_copy
+from tests.conftest import completed_kedro_run, interrupt_kedro_run, make_project_copy
 
 pytestmark = pytest.mark.integration
 
@@ -58,15 +57,13 @@ def _histories(client, run) -> dict[str, list[tuple[int, float]]]:
 def reference(tmp_path_factory) -> Path:
     """The same run, never interrupted."""
     project = make_project_copy(tmp_path_factory.mktemp("reference"))
-    done = subprocess.run(KEDRO_RUN, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:]
+    completed_kedro_run(KEDRO_RUN, project)
     return project
 
 
 def test_two_identical_runs_give_identical_classifiers_and_metric_histories(reference, tmp_path):
     again = make_project_copy(tmp_path)
-    done = subprocess.run(KEDRO_RUN, cwd=again, env=kedro_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:]
+    completed_kedro_run(KEDRO_RUN, again)
     expected, actual = _classifiers(reference), _classifiers(again)
     assert set(actual) == set(expected)
     for model, tensors in expected.items():
@@ -91,8 +88,7 @@ def test_an_interrupted_run_resumes_and_ends_bit_identical_to_an_uninterrupted_o
         (first,) = client.search_runs([client.get_experiment_by_name("practical_dl").experiment_id])
         assert first.info.status == "KILLED"
 
-    again = subprocess.run(KEDRO_RUN, cwd=killed, env=kedro_env(), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stdout[-3000:]
+    again = completed_kedro_run(KEDRO_RUN, killed)
     assert "resuming from checkpoint" in again.stdout and "SimpLeNet: resuming after epoch" in again.stdout
 
     # the second MLflow run names the run it went on from, and holds the whole metric histories,

@@ -5,7 +5,6 @@ it went on from and holds the whole history, step for step."""
 import mlflow
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from practical_dl.core.checkpoint import Checkpointer
 from practical_dl.core.config import TrainConfig
@@ -16,20 +15,6 @@ from tests.conftest import linear_classifier, two_class_images
 
 STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
 CONFIG = TrainConfig(epochs=4, batch_size=32, lr=0.05, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A fresh SQLite MLflow store for this test only."""
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("tracking-test")
-    try:
-        yield MlflowClient()
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(before)
 
 
 def steps_and_values(client, run_id, key):

@@ -16,6 +16,7 @@ training itself â€” weights, optimizer, batch-norm statistics, random numbers â€
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -27,7 +28,12 @@ from practical_dl.core.standardise import Standardiser
 
 
 class GradientNorms:
-    """Per-layer gradient norms on a fixed probe batch at epoch 0 (now) and after every epoch."""
+    """Per-layer gradient norms on a fixed probe batch at epoch 0 (now) and after every epoch.
+
+    The norms go into the training state's ``meta`` after every epoch, so a training resumed from
+    a checkpoint has those of its earlier epochs too."""
+
+    META_KEY = "gradient_norms"
 
     def __init__(
         self,
@@ -59,3 +65,9 @@ class GradientNorms:
 
     def on_epoch_end(self, state) -> None:
         self.history.append({"epoch": state.epoch, "norms": self.measure()})
+        state.meta[self.META_KEY] = json.dumps(self.history)  # saved with the checkpoint (put this before the checkpointer)
+
+    def on_resume(self, state) -> None:
+        """Take the norms measured before the checkpoint back from it."""
+        if self.META_KEY in state.meta:
+            self.history = json.loads(state.meta[self.META_KEY])

@@ -10,9 +10,7 @@ import torch
 from matplotlib.figure import Figure
 
 from practical_dl.core.augment import AugmentConfig
-from practical_dl.core.distributed import from_environment
-from practical_dl.core.engine import fit, predict
-from practical_dl.core.runtime import set_seed
+from practical_dl.core.engine import predict
 from practical_dl.models.classifier import DigitClassifier, make_classifier
 from practical_dl.models.networks import count_parameters
 from practical_dl.project import tracking
@@ -26,15 +24,8 @@ from practical_dl.project.parameters import (
     training_settings,
 )
 from practical_dl.project.reporting import metric_values
-from practical_dl.project.tracking import HISTORY_METRICS, EpochMetrics
-from practical_dl.project.training_setup import (
-    data_identity,
-    input_standardiser,
-    model_from_params,
-    training_adversary,
-    training_checkpointer,
-    training_data,
-)
+from practical_dl.project.trainer import Member, Network, TrainingData, train_classifier
+from practical_dl.project.training_setup import input_standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -65,44 +56,18 @@ def train_model(
     ``<checkpoint_dir>/<model>.safetensors``; the next run with the same settings goes on from
     it (a model whose training had finished is not trained again), unless ``resume`` is off.
     """
-    label = model_params.display_name
     config = training_settings(training_defaults, training_params, where=f"{model}.training")
-    set_seed(config.seed)
-    images, labels, augment = training_data(train_split, config, augmentation_params, where=f"{model}.training")
-    network = model_from_params(model_params, f"{model}.model", in_channels=images.shape[1], image_size=images.shape[-1])
-    standardiser = input_standardiser(config, standardisation_stats, images.shape[1])
-    identity = (
-        model_params.to_dict(),
-        standardisation_stats,
-        augmentation_params.to_dict() if config.augment is not False else None,
-        data_identity(images, labels),
-    )
-    checkpointer = training_checkpointer(config, model, *identity)
-    resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
-    tracker = EpochMetrics(prefix=model, keys=HISTORY_METRICS)
-    # under torchrun: this process's part of every batch; rank 0 alone checkpoints and tracks
-    parallel = from_environment(config.distributed_backend, config.sync_batchnorm, config.device)
-    result = fit(
-        network,
-        (images, labels),
-        (validation_split["images"], validation_split["labels"]),
-        standardiser,
-        config,
-        augment=augment,
-        name=label,
-        adversary=training_adversary(config),
-        callbacks=parallel.main_only([tracker, checkpointer] if checkpointer is not None else [tracker]),
-        resume=resume,
-        parallel=parallel,
-    )
-    if result.diverged:
-        logger.error("%s diverged (%s): its weights are those of the last good epoch, if any", label, result.divergence_reason)
+    channels = train_split["images"].shape[1]
+    data = TrainingData(train_split, validation_split, input_standardiser(config, standardisation_stats, channels))
+    member = Member(model, label=model_params.display_name, where=model)
+    trained = train_classifier(Network.of(model_params, f"{model}.model"), data, config, member, augmentation_params)
+    result, label = trained.fit, member.display_name
     history = pd.DataFrame(result.history)
     history.insert(0, "model", label)
     history["best_epoch"] = result.best_epoch
     history["diverged"] = result.diverged
-    tracker.log({"best_epoch": result.best_epoch})
-    classifier = make_classifier(result.model.to("cpu"), standardiser, model_params.to_dict(), images.shape[1], images.shape[-1])
+    image_size = train_split["images"].shape[-1]
+    classifier = make_classifier(result.model.to("cpu"), data.standardiser, model_params.to_dict(), channels, image_size)
     return classifier, history
 
 
@@ -192,6 +157,4 @@ def register_model(
         "test_accuracy": f"{test_metrics['test_accuracy']:.4f}",
         "test_images": str(test_metrics["test_images"]),
     }
-    return tracking.register_classifier(
-        classifier, f"{model}_pyfunc", f"{registry.name_prefix}_{model}", test_split["images"][0], tags
-    )
+    return tracking.register_classifier(classifier, f"{model}_pyfunc", f"{registry.name_prefix}_{model}", test_split["images"][0], tags)

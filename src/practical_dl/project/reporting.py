@@ -1,15 +1,130 @@
-"""What the reporting nodes write, in one form everywhere: a claim's verdict in words, and
-metrics in the form of kedro-mlflow's ``MlflowMetricsHistoryDataset`` (``{key: {"step", "value"}}``
-for one value, ``{key: [{"step", "value"}, ...]}`` for a history)."""
+"""What the reporting nodes hand on, in one form everywhere: typed claims with their verdicts, one
+renderer that turns a report into markdown, and metrics in the form of kedro-mlflow's
+``MlflowMetricsHistoryDataset`` (``{key: {"step", "value"}}`` for one value, ``{key: [{"step",
+"value"}, ...]}`` for a history).
+
+A node computes a :class:`Report` (its claims, its tables); :func:`render_report` alone writes
+prose::
+
+    claims = [Claim.check("Dropout narrows the gap", gap_on < gap_off, f"{gap_off:.3f} without, {gap_on:.3f} with")]
+    markdown = render_report(Report("Tricks", claims=claims, tables={"Every member": table}))
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 
-def verdict(ok: bool) -> str:
-    """How a report says whether a run bears a claim out."""
-    return "**confirmed**" if ok else "**not confirmed by this run**"
+class Verdict(str, Enum):
+    """What a run says of a claim."""
+
+    HOLDS = "holds"
+    """The numbers bear the claim out."""
+    NOT_SHOWN = "not shown"
+    """The margin is within the noise: these numbers neither bear it out nor contradict it."""
+    CONTRADICTED = "contradicted"
+    """The numbers go against the claim."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the lecture's claims, what this run says of it, and the numbers that say so.
+
+    ``statement`` is the claim in the lecture's words; ``evidence`` the numbers behind the verdict
+    (one phrase, no verdict in it); ``margin`` and ``spread``, where the verdict was computed from
+    them (:meth:`from_margin`), the number behind it and the noise it was compared with.
+    """
+
+    statement: str
+    verdict: Verdict
+    evidence: str = ""
+    margin: float | None = None
+    spread: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.statement.strip():
+            raise ValueError("a claim needs a statement")
+        if not isinstance(self.verdict, Verdict):
+            raise TypeError(f"verdict must be a Verdict, got {self.verdict!r}")
+
+    @classmethod
+    def check(cls, statement: str, holds: bool, evidence: str = "") -> Claim:
+        """A claim checked by a yes/no test of the numbers: it holds or it is contradicted."""
+        return cls(statement, Verdict.HOLDS if holds else Verdict.CONTRADICTED, evidence)
+
+    @classmethod
+    def from_margin(cls, statement: str, margin: float, spread: float, evidence: str = "") -> Claim:
+        """A claim whose ``margin`` (positive: in the claim's favour) is weighed against the noise
+        ``spread`` (e.g. the seed-to-seed standard deviation, ≥ 0): it holds when the margin exceeds
+        the spread, is contradicted when it falls below minus the spread, and is not shown between.
+        A margin that is not a finite number shows nothing."""
+        if not spread >= 0:
+            raise ValueError(f"spread must be a number >= 0, got {spread!r}")
+        if not math.isfinite(margin):
+            verdict = Verdict.NOT_SHOWN
+        elif margin > spread:
+            verdict = Verdict.HOLDS
+        elif margin < -spread:
+            verdict = Verdict.CONTRADICTED
+        else:
+            verdict = Verdict.NOT_SHOWN
+        return cls(statement, verdict, evidence, margin, spread)
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict is Verdict.HOLDS
+
+    def line(self) -> str:
+        """The claim as one line of markdown: ``- statement: **verdict** — evidence.``"""
+        evidence = f" — {self.evidence.rstrip('.')}" if self.evidence else ""
+        return f"- {self.statement}: **{self.verdict.value}**{evidence}."
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one pipeline found: a title, a paragraph on how it was measured, its claims and its tables.
+
+    ``tables`` maps a heading to a table (or to ready markdown, e.g. a pivot with its index);
+    ``claims_heading`` names the claims' section.
+    """
+
+    title: str
+    about: str = ""
+    claims: Sequence[Claim] = ()
+    tables: Mapping[str, pd.DataFrame | str] = field(default_factory=dict)
+    claims_heading: str = "The lecture's claims"
+    tables_first: bool = False
+
+
+def _table(value: pd.DataFrame | str) -> str:
+    return value if isinstance(value, str) else value.to_markdown(index=False)
+
+
+def render_claims(claims: Iterable[Claim]) -> list[str]:
+    """The claims as markdown lines, in the order given."""
+    return [claim.line() for claim in claims]
+
+
+def render_report(report: Report, *, log: bool = True) -> str:
+    """The one way a report becomes markdown: title, how it was measured, the claims with their
+    verdicts, then the tables (``tables_first``: the tables before the claims). Each claim is also
+    logged, once, as it is rendered."""
+    claims = [f"## {report.claims_heading}", "", *render_claims(report.claims), ""] if report.claims else []
+    tables = [part for heading, table in report.tables.items() for part in (f"## {heading}", "", _table(table), "")]
+    parts = [f"# {report.title}", "", *([report.about, ""] if report.about else [])]
+    parts += [*tables, *claims] if report.tables_first else [*claims, *tables]
+    if log:
+        for claim in report.claims:
+            logger.info("%s", claim.line().removeprefix("- ").replace("**", ""))
+    return "\n".join(parts).rstrip("\n") + "\n"
 
 
 def metric_values(values: Mapping[str, float], step: int = 0) -> dict[str, dict[str, float]]:

@@ -15,14 +15,8 @@ from practical_dl.core.checkpoint import Checkpointer, settings_fingerprint
 from practical_dl.core.config import TrainConfig
 from practical_dl.core.params import ParameterError, merged
 from practical_dl.core.standardise import Standardiser
-from practical_dl.methods.attacks import AdversarialTraining
 from practical_dl.models.networks import build_model
 from practical_dl.project.parameters import ModelSpec, TrainingSettings
-
-
-def training_adversary(config: TrainingSettings) -> AdversarialTraining | None:
-    """The adversarial examples mixed into training batches, when ``adversarial`` is set."""
-    return config.adversarial
 
 
 def model_from_params(spec: ModelSpec | dict[str, Any], where: str, in_channels: int = 1, image_size: int = 28) -> nn.Module:

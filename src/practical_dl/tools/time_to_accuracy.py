@@ -30,7 +30,7 @@ from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.engine import fit, predict
 from practical_dl.core.runtime import set_seed
 from practical_dl.project.parameters import ModelSpec, training_settings
-from practical_dl.project.training_setup import input_standardiser, model_from_params, training_adversary, training_data
+from practical_dl.project.training_setup import input_standardiser, model_from_params, training_data
 
 logger = logging.getLogger("practical_dl.tools.time_to_accuracy")
 
@@ -91,7 +91,7 @@ def measure(name: str, params: dict[str, Any], splits: dict[str, Any], target: f
             config,
             augment=augment,
             name=label,
-            adversary=training_adversary(config),
+            adversary=config.adversarial,
             callbacks=[watch],
         )
     except TargetReached:

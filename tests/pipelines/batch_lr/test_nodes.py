@@ -8,9 +8,18 @@ import pytest
 import yaml
 
 from practical_dl.core.params import ParameterError
-from practical_dl.pipelines.batch_lr.nodes import BatchLrParameters, grid_members, member_settings, report_batch_lr
+from practical_dl.pipelines.batch_lr.nodes import (
+    BatchLrParameters,
+    check_batch_lr_claims,
+    error_grid,
+    grid_members,
+    member_settings,
+    report_batch_lr,
+)
 from practical_dl.project.figures import close
 from practical_dl.project.parameters import TrainingSettings
+from practical_dl.project.reporting import Verdict
+from practical_dl.project.sweeps import MemberSummary
 from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
 
@@ -60,27 +69,33 @@ def test_bad_parameters_are_named(change, named):
 
 
 def _result(batch, lr, error, seconds=1.0, diverged=False):
-    return {
-        "batch_size": batch,
-        "lr": lr,
-        "test_error_percent": math.nan if diverged else error,
-        "diverged": diverged,
-        "seconds_per_epoch": seconds,
-        "train_images": 1000,
-        "history": [{}, {}],
-    }
+    return MemberSummary(
+        sweep="batch_lr",
+        member=f"bs_{batch}.lr_{lr:g}",
+        value=None,
+        batch_size=batch,
+        lr=lr,
+        test_error_percent=math.nan if diverged else error,
+        diverged=diverged,
+        seconds_per_epoch=seconds,
+        train_images=1000,
+        history=[{}, {}],
+    )
 
 
 GRID = {"batch_sizes": [4, 64, 1024], "learning_rates": [0.001, 0.01, 0.1, 1.0], "training": {"epochs": 2}}
 
 
-def _report(errors, seconds=(9.0, 2.0, 3.0)):
-    results = [
+def _results(errors, seconds=(9.0, 2.0, 3.0)):
+    return [
         _result(b, lr, e, s, diverged=e is None)
         for (b, s), row in zip(zip(GRID["batch_sizes"], seconds), errors)
         for lr, e in zip(GRID["learning_rates"], row)
     ]
-    return report_batch_lr(_params(BASE | GRID), *results)
+
+
+def _report(errors, seconds=(9.0, 2.0, 3.0)):
+    return report_batch_lr(_params(BASE | GRID), *_results(errors, seconds))
 
 
 def test_the_heat_map_and_the_table_have_the_grid_of_the_parameters():
@@ -100,19 +115,33 @@ def test_the_heat_map_and_the_table_have_the_grid_of_the_parameters():
 def test_the_verdicts_follow_the_grid():
     lecture = _report([[5, 2, None, None], [20, 4, 3, None], [90, 60, 10, 8]])["report"]
     assert (
-        "The best learning rate grows with the batch size: **confirmed** — "
+        "The best learning rate grows with the batch size: **holds** — "
         "batch 4: lr 0.01 (2.00%), batch 64: lr 0.1 (3.00%), batch 1024: lr 1 (8.00%)" in lecture
     )
     assert (
-        "Small batches need a lower learning rate: **confirmed** — at batch 4 the learning rate that suits batch 1024 (lr 1) gives diverged"
+        "Small batches need a lower learning rate: **holds** — at batch 4 the learning rate that suits batch 1024 (lr 1) gives diverged"
         in lecture
     )
-    assert "Large batches may not learn at all" in lecture and "**confirmed** — batch 1024 at lr 0.01: 60.00%" in lecture
+    assert "Large batches may not learn at all" in lecture and "**holds** — batch 1024 at lr 0.01: 60.00%" in lecture
     assert "fastest here batch 64 (2.00 s per epoch)" in lecture
     flat = _report([[5, 2, 3, 4], [6, 2.5, 3, 4], [9, 3, 4, 5]])["report"]
-    assert "The best learning rate grows with the batch size: **not confirmed by this run**" in flat
-    assert "Small batches need a lower learning rate: **not confirmed by this run**" in flat
+    assert "The best learning rate grows with the batch size: **contradicted**" in flat
+    assert "Small batches need a lower learning rate: **contradicted**" in flat
     assert (
         "Large batches may not learn at all (at the learning rate that suits small ones, with the same images seen): "
-        "**not confirmed by this run**" in flat
+        "**contradicted**" in flat
     )
+
+
+def test_the_report_has_every_claim_of_the_check_once_with_its_verdict():
+    errors = [[5, 2, None, None], [20, 4, 3, None], [90, 60, 10, 8]]
+    params = _params(BASE | GRID)
+    batches, lrs = GRID["batch_sizes"], GRID["learning_rates"]
+    error, _, _ = error_grid(batches, lrs, _results(errors))
+    claims = check_batch_lr_claims(batches, lrs, error, float(params.not_learning_percent))
+    assert [claim.verdict for claim in claims] == [Verdict.HOLDS] * 3
+    out = _report(errors)
+    assert out["report"].startswith("# Batch size against learning rate: what these runs show\n")
+    for claim in claims:
+        assert out["report"].count(claim.line()) == 1, claim.line()
+    close(out["plot"])

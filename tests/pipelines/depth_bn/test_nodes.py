@@ -15,8 +15,16 @@ from practical_dl.core.engine import fit
 from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import DeepConvNet, build_model
-from practical_dl.pipelines.depth_bn.nodes import DepthBnParameters, check_depth_bn_claims, depth_members, member_spec, report_depth_bn
+from practical_dl.pipelines.depth_bn.nodes import (
+    DepthBnParameters,
+    DepthMemberSummary,
+    check_depth_bn_claims,
+    depth_members,
+    member_spec,
+    report_depth_bn,
+)
 from practical_dl.project.parameters import TrainingSettings
+from practical_dl.project.reporting import Verdict
 from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
 
@@ -104,47 +112,67 @@ def test_a_run_is_deep_convnet_at_its_depth_and_a_multiple_of_the_learning_rate(
 
 
 def _run(depth, bn, factor, error, first_loss, ratio, diverged=False):
-    return {
-        "depth": depth,
-        "batch_norm": bn,
-        "lr_factor": factor,
-        "lr": 0.01 * factor,
-        "test_error_percent": math.nan if diverged else error,
-        "diverged": diverged,
-        "history": [{"epoch": 1, "train_loss": first_loss}, {"epoch": 2, "train_loss": first_loss / 2}],
-        "gradient_norms": [{"epoch": 0, "norms": [ratio, 0.5, 1.0]}],
-        "seconds_per_epoch": 1.0,
-        "train_images": 100,
-        "mlflow_run_id": "x",
-    }
+    return DepthMemberSummary(
+        sweep="depth_bn",
+        member=f"depth_{depth}.{'bn' if bn else 'plain'}.lr_x{factor}",
+        value=f"depth_{depth}.{'bn' if bn else 'plain'}.lr_x{factor}",
+        batch_size=32,
+        lr=0.01 * factor,
+        train_images=100,
+        history=[{"epoch": 1, "train_loss": first_loss}, {"epoch": 2, "train_loss": first_loss / 2}],
+        test_error_percent=math.nan if diverged else error,
+        seconds_per_epoch=1.0,
+        diverged=diverged,
+        mlflow_run_id="x",
+        depth=depth,
+        batch_norm=bn,
+        lr_factor=factor,
+        gradient_norms=[{"epoch": 0, "norms": [ratio, 0.5, 1.0]}],
+    )
+
+
+LECTURE = (
+    _run(4, False, 1, 2.0, 0.5, 0.5),
+    _run(32, False, 1, 88.7, 2.3, 1e-4),
+    _run(4, True, 1, 1.5, 0.3, 0.6),
+    _run(32, True, 1, 3.0, 0.6, 0.2),
+    _run(4, False, 10, 0, 0, 0.5, diverged=True),
+    _run(32, False, 10, 0, 0, 1e-4, diverged=True),
+    _run(4, True, 10, 2.0, 0.4, 0.6),
+    _run(32, True, 10, 4.0, 0.7, 0.2),
+)
 
 
 def test_the_verdicts_follow_the_runs():
-    lecture = [
-        _run(4, False, 1, 2.0, 0.5, 0.5),
-        _run(32, False, 1, 88.7, 2.3, 1e-4),
-        _run(4, True, 1, 1.5, 0.3, 0.6),
-        _run(32, True, 1, 3.0, 0.6, 0.2),
-        _run(4, False, 10, 0, 0, 0.5, diverged=True),
-        _run(32, False, 10, 0, 0, 1e-4, diverged=True),
-        _run(4, True, 10, 2.0, 0.4, 0.6),
-        _run(32, True, 10, 4.0, 0.7, 0.2),
-    ]
-    lines = check_depth_bn_claims(tuple(lecture), 50)
+    claims = check_depth_bn_claims(LECTURE, 50)
+    lines = [claim.line() for claim in claims]
+    assert all(claim.verdict is Verdict.HOLDS for claim in claims)
     assert (
         lines[0].startswith("- Without batch norm, a deep enough network stops training")
-        and "**confirmed** — best of each depth: 4 layers: 2.0% (lr 0.01), 32 layers: 88.7% (lr 0.01)" in lines[0]
+        and "**holds** — best of each depth: 4 layers: 2.0% (lr 0.01), 32 layers: 88.7% (lr 0.01)" in lines[0]
     )
-    assert "Batch norm lets the deeper networks train (every depth, at its best learning rate): **confirmed**" in lines[1]
-    assert "Batch norm trains faster" in lines[2] and "**confirmed**" in lines[2]
-    assert "10x larger learning rate" in lines[3] and "**confirmed** — 4 layers: diverged without, 2.0% with" in lines[3]
-    assert "Gradients vanish" in lines[4] and "**confirmed**" in lines[4]
+    assert "Batch norm lets the deeper networks train (every depth, at its best learning rate): **holds**" in lines[1]
+    assert "Batch norm trains faster" in lines[2] and "**holds**" in lines[2]
+    assert "10x larger learning rate" in lines[3] and "**holds** — 4 layers: diverged without, 2.0% with" in lines[3]
+    assert "Gradients vanish" in lines[4] and "**holds**" in lines[4]
     every_depth_trains = [
-        dict(r, test_error_percent=3.0) if r["depth"] == 32 and not r["batch_norm"] and r["lr_factor"] == 1 else r for r in lecture
+        r.model_copy(update={"test_error_percent": 3.0}) if r.depth == 32 and not r.batch_norm and r.lr_factor == 1 else r for r in LECTURE
     ]
-    assert "**not confirmed by this run**" in check_depth_bn_claims(tuple(every_depth_trains), 50)[0]
-    out = report_depth_bn(_params(BASE | {"probe_images": 8}), *lecture)
+    contradicted = check_depth_bn_claims(tuple(every_depth_trains), 50)[0]
+    assert contradicted.verdict is Verdict.CONTRADICTED and "**contradicted**" in contradicted.line()
+    out = report_depth_bn(_params(BASE | {"probe_images": 8}), *LECTURE)
     assert list(out["table"]["conv layers"]) == [4, 4, 4, 4, 32, 32, 32, 32]
     assert out["table"]["test error (%)"].tolist().count("diverged") == 2
     ax_err = out["plot"].axes[0]
     assert [t.get_text() for t in ax_err.get_xticklabels()] == ["4", "32"]
+
+
+def test_the_report_renders_every_claim():
+    params = _params(BASE | {"probe_images": 8})
+    report = report_depth_bn(params, *LECTURE)["report"]
+    claims = check_depth_bn_claims(LECTURE, params.not_learning_percent)
+    assert len(claims) == 5
+    assert report.startswith("# Deep networks with and without batch norm: what these runs show\n")
+    for claim in claims:
+        assert claim.line() in report.splitlines()
+    assert report.index("## The lecture's claims") < report.index("## Every run")

@@ -7,8 +7,18 @@ import pytest
 import yaml
 
 from practical_dl.core.params import ParameterError
-from practical_dl.pipelines.dropout_ensemble.nodes import DropoutEnsembleParameters, ensemble_members, member_spec, report_dropout_ensemble
+from practical_dl.pipelines.dropout_ensemble.nodes import (
+    DropoutEnsembleParameters,
+    MethodScores,
+    check_dropout_ensemble_claims,
+    compare_methods,
+    ensemble_members,
+    member_spec,
+    report_dropout_ensemble,
+)
 from practical_dl.project.parameters import TrainingSettings
+from practical_dl.project.reporting import Verdict
+from practical_dl.project.sweeps import MemberSummary
 from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
 
@@ -63,25 +73,69 @@ def _probabilities(labels, right, confidence, seed):
     return p
 
 
-def test_the_verdicts_follow_the_numbers():
-    labels = np.arange(1000) % 10
+def _summary(member):
+    """A member's summary: one epoch on 100 images."""
+    return MemberSummary(
+        sweep="dropout_ensemble",
+        member=member,
+        value=member,
+        batch_size=32,
+        lr=0.01,
+        train_images=100,
+        history=[{}],
+        test_error_percent=0.0,
+        seconds_per_epoch=1.0,
+        diverged=False,
+    )
+
+
+LABELS = np.arange(1000) % 10
+
+
+def _setting():
+    """Two plain networks (95% right), a dropout network (99%) and its MC average (99.2%)."""
     params = _params(BASE | {"dropout": 0.5, "members": 2, "ensemble_sizes": [2], "mc_samples": 4, "calibration_bins": 10})
-    plain = [_probabilities(labels, 950, 0.99, s) for s in (1, 2)]
+    plain = [_probabilities(LABELS, 950, 0.99, s) for s in (1, 2)]
     pairs = []
     for i, p in enumerate(plain, 1):
-        pairs += [{"member": f"plain_{i}", "train_images": 100, "history": [{}]}, {"probabilities": p}]
-    drop = {"probabilities": _probabilities(labels, 990, 0.99, 3), "mc_probabilities": _probabilities(labels, 992, 0.98, 4)}
-    pairs += [{"member": "dropout", "train_images": 100, "history": [{}]}, drop]
-    out = report_dropout_ensemble(params, {"labels": labels.astype(np.uint8)}, *pairs)
+        pairs += [_summary(f"plain_{i}"), {"probabilities": p}]
+    drop = {"probabilities": _probabilities(LABELS, 990, 0.99, 3), "mc_probabilities": _probabilities(LABELS, 992, 0.98, 4)}
+    return params, plain, pairs + [_summary("dropout"), drop]
+
+
+def test_the_verdicts_follow_the_numbers():
+    params, _, pairs = _setting()
+    out = report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs)
     report = out["report"]
-    assert "Dropout improves on one network trained without it: **confirmed** — 1.00% against 5.00%" in report
+    assert "Dropout improves on one network trained without it: **holds** — 1.00% against 5.00%" in report
     assert (
-        "as accurate as an ensemble of independently trained networks: **confirmed** — "
+        "as accurate as an ensemble of independently trained networks: **holds** — "
         "it is as accurate as an ensemble of 2 (one training instead of 2)" in report
     )
-    assert "(MC dropout) is at least as accurate as the one pass of the weight-scaling rule: **confirmed** — 0.80% against 1.00%" in report
+    assert "(MC dropout) is at least as accurate as the one pass of the weight-scaling rule: **holds** — 0.80% against 1.00%" in report
     assert list(out["table"]["networks trained"]) == [1, 2, 1, 1]
     assert [m["step"] for m in out["metrics"]["ensemble_test_error"]] == [1, 2]
-    worse = dict(drop, probabilities=_probabilities(labels, 900, 0.99, 3))
-    report = report_dropout_ensemble(params, {"labels": labels.astype(np.uint8)}, *pairs[:-1], worse)["report"]
-    assert "Dropout improves on one network trained without it: **not confirmed by this run** — 10.00% against 5.00%" in report
+    worse = dict(pairs[-1], probabilities=_probabilities(LABELS, 900, 0.99, 3))
+    report = report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs[:-1], worse)["report"]
+    assert "Dropout improves on one network trained without it: **contradicted** — 10.00% against 5.00%" in report
+
+
+def test_the_report_renders_every_claim():
+    params, plain, pairs = _setting()
+    report = report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs)["report"]
+    claims = check_dropout_ensemble_claims(compare_methods(params, LABELS, plain, pairs[-1]))
+    # here averaging two networks that are wrong on different images makes them less sure of the right ones: the ECE rises
+    assert [claim.verdict for claim in claims] == [Verdict.HOLDS] * 3 + [Verdict.CONTRADICTED]
+    assert report.startswith("# Dropout as an ensemble: what these runs show\n")
+    for claim in claims:
+        assert claim.line() in report.splitlines()
+    assert report.index("## The lecture's claims") < report.index("## Every model")
+
+
+def test_the_scores_of_a_method():
+    right = _probabilities(LABELS, 950, 0.99, 1)
+    scores = MethodScores.of(right, LABELS, 10)
+    assert scores.error == pytest.approx(5.0) and scores.nll == pytest.approx(-(0.95 * np.log(0.99) + 0.05 * np.log(0.01 / 9)))
+    assert scores.ece == scores.reliability["ece"]
+    mean = MethodScores.mean([scores, MethodScores(error=1.0, nll=0.5, ece=0.25)])
+    assert (mean.error, mean.ece, mean.reliability) == (pytest.approx(3.0), pytest.approx((scores.ece + 0.25) / 2), None)

@@ -1,13 +1,19 @@
-"""The ``patch`` pipeline's parameters, its list of models and the verdicts of its report."""
+"""The ``patch`` pipeline's parameters, its list of models, the verdicts of its report and the typed result each attack hands on."""
 
 import copy
+import json
 
+import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
 from practical_dl.methods.attacks import AdversarialParameters
-from practical_dl.pipelines.patch.nodes import PatchParameters, check_patch_claims, patched_models, report_patches
+from practical_dl.methods.patch import PatchTraining
+from practical_dl.pipelines.patch.claims import patch_claims
+from practical_dl.pipelines.patch.nodes import EveryTarget, PatchParameters, PatchResult, patched_models, report_patches
+from practical_dl.project.datasets import TypedJSONDataset
 from tests.conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_patch.yml").read_text())["patch"]
@@ -65,49 +71,60 @@ def test_every_trained_model_then_the_robust_ones_by_default():
 
 def _result(model, success, random=None, every=None):
     sizes = [4, 8, 12]
-    return {
-        "model": model,
-        "label": model.upper(),
-        "target": 3,
-        "sizes": sizes,
-        "success": success,
-        "random_patch_success": random or [0.0] * len(sizes),
-        "already_target": 0.001,
-        "test_images": 900,
-        "train_images": 1000,
-        "every_target": every,
-        "training": {"steps": 300, "rotation_degrees": 15.0, "scale": (0.8, 1.2)},
-    }
+    return PatchResult(
+        model=model,
+        label=model.upper(),
+        target=3,
+        sizes=sizes,
+        success=success,
+        random_patch_success=random or [0.0] * len(sizes),
+        already_target=0.001,
+        test_images=900,
+        train_images=1000,
+        seconds=[1.0] * len(sizes),
+        every_target=every,
+        training=PatchTraining(steps=300, rotation_degrees=15.0, scale=(0.8, 1.2)),
+        patches={str(s): [[[0.5] * s] * s] for s in sizes},
+    )
+
+
+def _every_target(size, success):
+    return EveryTarget(size=size, success=success, seconds=[2.0] * len(success))
 
 
 BAR = patch_parameters(bar={"model": "simplenet", "max_size": 8, "success_percent": 80})
 ROBUST = adversarial_parameters(robust_models=["simplenet_robust"])
 
 
-def test_the_bar_is_confirmed_only_by_a_patch_small_enough_and_strong_enough():
-    met = check_patch_claims(BAR, ROBUST, (_result("simplenet", [0.1, 0.85, 0.99]),))
-    assert "at least 80% of the test digits: **confirmed** — best 85.0%" in met[0]
-    too_big = check_patch_claims(BAR, ROBUST, (_result("simplenet", [0.1, 0.5, 0.95]),))
-    assert "**not confirmed by this run** — best 50.0%" in too_big[0]
-    assert "needs a 12x12 patch (18% of the image) for 80%" in too_big[1]
+def lines_of(*results):
+    return [claim.line() for claim in patch_claims(BAR, ROBUST, results)]
+
+
+def test_the_bar_holds_only_for_a_patch_small_enough_and_strong_enough():
+    met = lines_of(_result("simplenet", [0.1, 0.85, 0.99]))
+    assert "at least 80% of the test digits: **holds** — best 85.0%" in met[0]
+    too_big = lines_of(_result("simplenet", [0.1, 0.5, 0.95]))
+    assert "**contradicted** — best 50.0%" in too_big[0]
+    assert "needs a 12x12 patch (18% of the image) for 80%" in too_big[0]
     # a patch of the bar's size for another target counts too
-    every = {"size": 8, "success": [0.2] * 9 + [0.81]}
-    by_another_target = check_patch_claims(BAR, ROBUST, (_result("simplenet", [0.1, 0.5, 0.95], every=every),))
-    assert "**confirmed** — best 81.0%" in by_another_target[0]
+    every = _every_target(8, [0.2] * 9 + [0.81])
+    by_another_target = lines_of(_result("simplenet", [0.1, 0.5, 0.95], every=every))
+    assert "**holds** — best 81.0%" in by_another_target[0]
+    assert "with every class as the target, a patch of 8x8 pixels reaches 0: 20.0%" in by_another_target[0]
 
 
 def test_growth_noise_and_robustness_verdicts_follow_the_numbers():
     base = _result("simplenet", [0.01, 0.05, 0.3], random=[0.0, 0.01, 0.02])
     robust = _result("simplenet_robust", [0.01, 0.06, 0.2])
-    lines = check_patch_claims(BAR, ROBUST, (base, robust))
-    simplenet = next(line for line in lines if line.startswith("- SIMPLENET: the larger"))
-    assert simplenet.count("**confirmed**") == 2
-    robust_growth = next(line for line in lines if line.startswith("- SIMPLENET_ROBUST: the larger"))
-    assert "(as many digits as random pixels at every size, more at some): **confirmed**" in robust_growth
+    lines = lines_of(base, robust)
+    simplenet = [line for line in lines if line.startswith("- SIMPLENET: ")]
+    assert len(simplenet) == 2 and all("**holds**" in line for line in simplenet)
+    robust_noise = next(line for line in lines if line.startswith("- SIMPLENET_ROBUST: it is the optimised pixels"))
+    assert "(as many digits as random pixels at every size, more at some): **holds**" in robust_noise
     defence = next(line for line in lines if "adversarial training defends" in line)
-    assert "**not confirmed by this run** — 4x4: 1.0% vs 1.0%, 8x8: 6.0% vs 5.0%, 12x12: 20.0% vs 30.0%" in defence
-    shrinking = check_patch_claims(BAR, ROBUST, (_result("simplenet", [0.3, 0.2, 0.4]),))
-    assert "the more digits it turns: **not confirmed by this run**" in shrinking[-1]
+    assert "**contradicted** — 4x4: 1.0% vs 1.0%, 8x8: 6.0% vs 5.0%, 12x12: 20.0% vs 30.0%" in defence
+    shrinking = lines_of(_result("simplenet", [0.3, 0.2, 0.4]))
+    assert "the more digits it turns: **contradicted**" in next(line for line in shrinking if "the larger the patch" in line)
 
 
 def test_the_report_tables_every_model_and_size_and_logs_curves():
@@ -116,3 +133,37 @@ def test_the_report_tables_every_model_and_size_and_logs_curves():
     assert out["table"]["12x12"].tolist() == [30.0, 25.0]
     assert [p["step"] for p in out["metrics"]["simplenet.targeted_success"]] == [4, 8, 12]
     assert "| SIMPLENET |" in out["markdown"]
+
+
+def test_the_report_holds_every_claim_line_after_the_table():
+    results = (_result("simplenet", [0.01, 0.05, 0.3]), _result("simplenet_robust", [0.0, 0.04, 0.25]))
+    markdown = report_patches(BAR, ROBUST, *results)["markdown"]
+    claims = patch_claims(BAR, ROBUST, results)
+    assert len(claims) == 6 and all(claim.line() in markdown.splitlines() for claim in claims)
+    assert markdown.index("| SIMPLENET_ROBUST |") < markdown.index("## What the runs show") < markdown.index(claims[0].line())
+    assert "optimised on 1000 training digits" in markdown
+
+
+def test_the_result_round_trips_through_its_catalog_dataset(tmp_path):
+    result = _result("simplenet", [0.1, 0.5, 0.95], random=[0.0, 0.01, 0.02], every=_every_target(8, [0.2] * 9 + [0.81]))
+    dataset = TypedJSONDataset(model="practical_dl.pipelines.patch.nodes.PatchResult", filepath=str(tmp_path / "simplenet.json"))
+    dataset.save(result)
+    assert dataset.load() == result
+    saved = json.loads((tmp_path / "simplenet.json").read_text())
+    assert saved["every_target"] == {"size": 8, "success": [0.2] * 9 + [0.81], "seconds": [2.0] * 10}
+    assert saved["training"] == {
+        "steps": 300,
+        "batch_size": 128,
+        "step_size": 0.05,
+        "rotation_degrees": 15.0,
+        "scale": [0.8, 1.2],
+        "seed": 0,
+    }
+    assert np.array(saved["patches"]["8"]).shape == (1, 8, 8)
+
+
+def test_a_result_without_a_number_for_every_size_is_refused():
+    with pytest.raises(ValidationError, match="success: 2 values for 3 sizes"):
+        _result("simplenet", [0.1, 0.5])
+    with pytest.raises(ValidationError, match="9 timings for 10 targets"):
+        EveryTarget(size=8, success=[0.2] * 10, seconds=[2.0] * 9)

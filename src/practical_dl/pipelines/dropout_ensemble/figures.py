@@ -8,8 +8,10 @@ from practical_dl.project.figures import plt
 
 
 def dropout_ensemble_figure(ensemble_errors: dict[int, float], dropout_errors: dict[str, float], reliabilities: dict[str, dict]) -> Figure:
-    """Left: test error against the number of networks averaged, the dropout network's as
-    horizontal lines. Right: reliability diagram (accuracy against confidence, per bin with images)."""
+    """Test error against the networks averaged, and the reliability diagram.
+
+    Left: test error against the number of networks averaged, the dropout network's as horizontal
+    lines. Right: reliability diagram (accuracy against confidence, per bin with images)."""
     fig, (ax, ax_rel) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     ks = sorted(ensemble_errors)
     ax.plot(ks, [ensemble_errors[k] for k in ks], "o-", color="black", label="ensemble of k networks without dropout")

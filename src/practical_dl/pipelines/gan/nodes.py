@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from practical_dl.core.distributed import from_environment
 from practical_dl.core.params import NonNegativeFloat, PositiveInt, Settings
@@ -88,8 +89,9 @@ def train_gan(
     classifier: DigitClassifier,
     gan: GanParameters,
 ) -> dict[str, Any]:
-    """Train the DCGAN on the training split, scored after every epoch by the classifier against
-    the test split; each epoch's metrics and fixed-noise samples go to MLflow as the epoch ends.
+    """Train the DCGAN on the training split, scored after every epoch by the classifier.
+
+    The scores are against the test split; each epoch's metrics and fixed-noise samples go to MLflow as the epoch ends.
 
     The training state is saved after every ``gan.training.checkpoint_every`` epochs to
     ``<checkpoint_dir>/dcgan.safetensors``; the next run with the same settings goes on from it
@@ -148,91 +150,19 @@ def explore_generator(
     classifier: DigitClassifier,
     gan: GanParameters,
 ) -> dict[str, Any]:
-    """Final scores (beside those of real images), a sample grid, latent interpolations and
-    DCGAN's latent vector arithmetic."""
+    """Final scores of the trained generator, a sample grid, latent interpolations and DCGAN's latent vector arithmetic.
+
+    The scores stand beside those of real images; each step is a helper below, drawing in turn from one seeded stream.
+    """
     config = gan.training
     device = resolve_device(config.device)
-    generator = Generator(config.latent_dim, config.generator_features, test_split["images"].shape[1])
-    try:
-        generator.load_state_dict(generator_weights)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the saved generator does not fit parameters gan.training ({config.model_dump(exclude_unset=True)}); "
-            f"rerun `kedro run --pipelines gan`: {exc}"
-        ) from None
-    generator.to(device).eval()
+    generator = _saved_generator(generator_weights, config, test_split["images"].shape[1], device)
     probe = ClassifierProbe(classifier, device)
-    splits = gan.scores.splits
-    n = gan.scores.final_samples if gan.scores.final_samples is not None else len(test_split["labels"])
-    test_logits, test_features = probe(_unit(test_split))
-    val_logits, val_features = probe(_unit(validation_split))
-    frechet = FrechetDistance(test_features)
-    rng = torch.Generator().manual_seed(config.seed + 10_000)
-    fake_logits, fake_features = probe(generator.sample(n, rng))
-    scores = {
-        "generated_images": n,
-        "inception_score": inception_score(fake_logits, splits)[0],
-        "frechet_distance": frechet(fake_features),
-        "real_test_inception_score": inception_score(test_logits, splits)[0],
-        "real_validation_frechet_distance": frechet(val_features),  # real against real: the floor
-        "generated_class_shares": np.bincount(fake_logits.argmax(1).numpy(), minlength=fake_logits.shape[1]).tolist(),
-    }
-    logger.info(
-        "DCGAN: Inception Score %.2f (real test images %.2f), Fréchet distance %.2f (validation against test %.2f)",
-        scores["inception_score"],
-        scores["real_test_inception_score"],
-        scores["frechet_distance"],
-        scores["real_validation_frechet_distance"],
-    )
-
-    images = generator.sample(gan.samples.count, rng)
-    logits, _ = probe(images)
-    confidence, predicted = logits.softmax(1).max(1)
-    samples_plot = image_grid_figure(
-        (images * 255).round().to(torch.uint8).numpy(),
-        [f"{p} ({c:.0%})" for p, c in zip(predicted.tolist(), confidence.tolist())],
-        f"DCGAN samples, captioned with the classifier's prediction (confidence); IS {scores['inception_score']:.2f}",
-    )
-
-    pairs, steps = gan.interpolation.pairs, gan.interpolation.steps
-    rows = []
-    for k in range(pairs):
-        z = torch.randn(2, config.latent_dim, generator=rng)
-        line = generator.decode(interpolate(z[0], z[1], steps))
-        predicted = probe(line)[0].argmax(1).tolist()
-        rows.append((f"pair {k + 1}", (line * 255).round().to(torch.uint8).numpy(), [str(p) for p in predicted], None))
-    interpolation_plot = image_rows_figure(rows, "DCGAN: straight lines between latent vectors (captions: the classifier's prediction)")
-
-    settings = gan.arithmetic
-    groups = {"a": settings.a, "b": settings.b, "c": settings.c}
-    arithmetic = latent_arithmetic(
-        generator,
-        probe,
-        settings.a,
-        settings.b,
-        settings.c,
-        samples=settings.samples,
-        group_size=settings.group_size,
-        noise=settings.noise,
-        seed=config.seed,
-    )
-    result = arithmetic["result"]
-    scores["arithmetic"] = {
-        "expression": result["name"],
-        "result_share_of_digit_c": float((result["predicted"] == groups["c"].digit).mean()),
-        "result_mean_ink": float(result["ink"].mean()),
-        **{f"group_{key}_mean_ink": float(arithmetic[key]["ink"].mean()) for key in ("a", "b", "c")},
-    }
-    arithmetic_plot = image_rows_figure(
-        [
-            (part["name"], part["images"], [f"{p} · ink {i:.2f}" for p, i in zip(part["predicted"], part["ink"])], None)
-            for part in arithmetic.values()
-        ],
-        (
-            f"DCGAN latent arithmetic: mean z of '{groups['a']}' − '{groups['b']}' + '{groups['c']}' "
-            "(last row: the result, then noisy variants)"
-        ),
-    )
+    rng = torch.Generator().manual_seed(config.seed + 10_000)  # one stream, in this order: scores, samples, interpolations
+    scores = _final_scores(generator, probe, test_split, validation_split, gan.scores, rng)
+    samples_plot = _samples_figure(generator, probe, gan.samples.count, rng, scores["inception_score"])
+    interpolation_plot = _interpolation_figure(generator, probe, gan.interpolation, rng)
+    scores["arithmetic"], arithmetic_plot = _arithmetic(generator, probe, gan.arithmetic, config.seed)
     mlflow_scores = metric_values(
         {k: scores[k] for k in ("inception_score", "frechet_distance", "real_test_inception_score", "real_validation_frechet_distance")}
     )
@@ -243,3 +173,108 @@ def explore_generator(
         "interpolation_plot": interpolation_plot,
         "arithmetic_plot": arithmetic_plot,
     }
+
+
+def _saved_generator(weights: dict[str, torch.Tensor], config: GANConfig, channels: int, device: torch.device) -> Generator:
+    """The trained generator, in evaluation mode on ``device``; a ValueError names the parameters it does not fit."""
+    generator = Generator(config.latent_dim, config.generator_features, channels)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the saved generator does not fit parameters gan.training ({config.model_dump(exclude_unset=True)}); "
+            f"rerun `kedro run --pipelines gan`: {exc}"
+        ) from None
+    return generator.to(device).eval()
+
+
+def _final_scores(
+    generator: Generator,
+    probe: ClassifierProbe,
+    test_split: dict[str, np.ndarray],
+    validation_split: dict[str, np.ndarray],
+    settings: GanScores,
+    rng: torch.Generator,
+) -> dict[str, Any]:
+    """Inception Score and Fréchet distance of generated images, beside those of real images.
+
+    The Fréchet distance is against the test split; the scores also give the share of each class among the generated images.
+    """
+    n = settings.final_samples if settings.final_samples is not None else len(test_split["labels"])
+    test_logits, test_features = probe(_unit(test_split))
+    _, val_features = probe(_unit(validation_split))
+    frechet = FrechetDistance(test_features)
+    fake_logits, fake_features = probe(generator.sample(n, rng))
+    scores = {
+        "generated_images": n,
+        "inception_score": inception_score(fake_logits, settings.splits)[0],
+        "frechet_distance": frechet(fake_features),
+        "real_test_inception_score": inception_score(test_logits, settings.splits)[0],
+        "real_validation_frechet_distance": frechet(val_features),  # real against real: the floor
+        "generated_class_shares": np.bincount(fake_logits.argmax(1).numpy(), minlength=fake_logits.shape[1]).tolist(),
+    }
+    logger.info(
+        "DCGAN: Inception Score %.2f (real test images %.2f), Fréchet distance %.2f (validation against test %.2f)",
+        scores["inception_score"],
+        scores["real_test_inception_score"],
+        scores["frechet_distance"],
+        scores["real_validation_frechet_distance"],
+    )
+    return scores
+
+
+def _samples_figure(generator: Generator, probe: ClassifierProbe, count: int, rng: torch.Generator, inception: float) -> Figure:
+    """A grid of generated digits, captioned with the classifier's prediction and its confidence."""
+    images = generator.sample(count, rng)
+    logits, _ = probe(images)
+    confidence, predicted = logits.softmax(1).max(1)
+    return image_grid_figure(
+        (images * 255).round().to(torch.uint8).numpy(),
+        [f"{p} ({c:.0%})" for p, c in zip(predicted.tolist(), confidence.tolist())],
+        f"DCGAN samples, captioned with the classifier's prediction (confidence); IS {inception:.2f}",
+    )
+
+
+def _interpolation_figure(generator: Generator, probe: ClassifierProbe, settings: GanInterpolation, rng: torch.Generator) -> Figure:
+    """Straight lines between pairs of random latent vectors, captioned with the classifier's predictions."""
+    rows = []
+    for k in range(settings.pairs):
+        z = torch.randn(2, generator.latent_dim, generator=rng)
+        line = generator.decode(interpolate(z[0], z[1], settings.steps))
+        predicted = probe(line)[0].argmax(1).tolist()
+        rows.append((f"pair {k + 1}", (line * 255).round().to(torch.uint8).numpy(), [str(p) for p in predicted], None))
+    return image_rows_figure(rows, "DCGAN: straight lines between latent vectors (captions: the classifier's prediction)")
+
+
+def _arithmetic(generator: Generator, probe: ClassifierProbe, settings: GanArithmetic, seed: int) -> tuple[dict[str, Any], Figure]:
+    """DCGAN's latent vector arithmetic: what the result is (share of digit ``c``, mean ink beside the groups') and its picture."""
+    groups = {"a": settings.a, "b": settings.b, "c": settings.c}
+    arithmetic = latent_arithmetic(
+        generator,
+        probe,
+        settings.a,
+        settings.b,
+        settings.c,
+        samples=settings.samples,
+        group_size=settings.group_size,
+        noise=settings.noise,
+        seed=seed,
+    )
+    result = arithmetic["result"]
+    summary = {
+        "expression": result["name"],
+        "result_share_of_digit_c": float((result["predicted"] == groups["c"].digit).mean()),
+        "result_mean_ink": float(result["ink"].mean()),
+        **{f"group_{key}_mean_ink": float(arithmetic[key]["ink"].mean()) for key in ("a", "b", "c")},
+    }
+    figure = image_rows_figure(
+        [
+            (part["name"], part["images"], [f"{p} · ink {i:.2f}" for p, i in zip(part["predicted"], part["ink"])], None)
+            for part in arithmetic.values()
+        ],
+        (
+            f"DCGAN latent arithmetic: mean z of '{groups['a']}' − '{groups['b']}' + '{groups['c']}' "
+            "(last row: the result, then noisy variants)"
+        ),
+    )
+    return summary, figure

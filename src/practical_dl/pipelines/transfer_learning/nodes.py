@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from pydantic import Field, StrictInt, ValidationError, WrapValidator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, WrapValidator, model_validator
 
-from practical_dl.core.engine import fit, predict
+from practical_dl.core.engine import predict
 from practical_dl.core.params import NonNegativeFloat, NonNegativeInt, PositiveInt, Settings, deep_merge, plain
-from practical_dl.core.runtime import set_seed
 from practical_dl.core.splits import Split, per_class_subset
 from practical_dl.core.standardise import Standardiser
 from practical_dl.methods.transfer import (
@@ -28,7 +29,8 @@ from practical_dl.methods.transfer import (
 )
 from practical_dl.pipelines.transfer_learning.figures import transfer_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.tracking import EpochMetrics, member_run
+from practical_dl.project.reporting import Report, render_report
+from practical_dl.project.trainer import Member, Network, TrainingData, train_classifier
 from practical_dl.project.training_setup import state_dict_for_saving
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,32 @@ class TransferLearningParameters(Settings):
         return self
 
 
+class TransferRunSummary(BaseModel):
+    """What one strategy on one budget hands on to the report (saved as JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: str
+    budget: int | str
+    labelled_images: int
+    per_class: int
+    epochs: int
+    target_test_accuracy: float
+    diverged: bool
+    mlflow_run_id: str | None
+    trainable_parameters: int
+    parameters: int
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """A short digest of a state dict's tensors, for a checkpoint's fingerprint."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _classes_subset(split: Split, classes: list[int]) -> Split:
     """The images of ``classes``, labels remapped to 0..len(classes)-1 in the order given."""
     mapping = np.full(256, -1, dtype=np.int64)
@@ -173,17 +201,45 @@ def pretrain_source_model(
 ) -> dict[str, torch.Tensor]:
     """Train the project's VGG-style network on the source task (done once, then reused)."""
     config = training_settings(training_defaults, params.pretraining, where="transfer_learning.pretraining")
-    images = source_train["images"]
-    set_seed(config.seed)
-    model = ProjectVGG(
-        num_classes=int(source_train["labels"].max()) + 1,
-        in_channels=images.shape[1],
-        widths=tuple(params.backbone.widths),
-        image_size=images.shape[-1],
+    classes = int(source_train["labels"].max()) + 1
+    widths = tuple(params.backbone.widths)
+    network = Network(
+        lambda channels, size: ProjectVGG(num_classes=classes, in_channels=channels, widths=widths, image_size=size),
+        {"name": "project_vgg", "num_classes": classes, "widths": list(widths)},
     )
-    result = fit(model, (images, source_train["labels"]), None, _data_standardiser(source_train), config, name="source task")
+    data = TrainingData(source_train, None, _data_standardiser(source_train))
+    member = Member("source_task", label="source task", checkpoint="transfer_learning/source_task", where="transfer_learning.pretraining")
+    result = train_classifier(network, data, config, member).fit
     logger.info("Source task: final training accuracy %.4f", result.history[-1]["train_accuracy"])
     return state_dict_for_saving(result.model)
+
+
+def _transfer_network(
+    params: TransferLearningParameters,
+    strategy: str,
+    num_classes: int,
+    source_weights: dict[str, torch.Tensor],
+    backbone_lr_factor: float,
+    channels: int,
+    image_size: int,
+) -> torch.nn.Module:
+    backbone = params.backbone
+    model, _ = build_transfer_model(
+        backbone.name,
+        strategy,
+        num_classes,
+        in_channels=channels,
+        image_size=image_size,
+        source_state=source_weights if backbone.name == "project_vgg" else None,
+        weights=backbone.weights,
+        weights_path=backbone.weights_path,
+        input_size=backbone.input_size,
+        project_widths=tuple(backbone.widths),
+        head=backbone.head,
+    )
+    if strategy == "fine_tune" and backbone_lr_factor != 1.0:
+        set_backbone_lr_factor(model, backbone_lr_factor)
+    return model
 
 
 def _data_standardiser(split: Split) -> Standardiser:
@@ -201,7 +257,7 @@ def train_transfer_run(
     *,
     strategy: str,
     budget: int | str,
-) -> dict[str, Any]:
+) -> TransferRunSummary:
     """One strategy on one labelled-data budget, in a child MLflow run; scored on the target test set."""
     backbone = params.backbone
     overrides = deep_merge(plain(params.training), plain(params.strategy_training.get(strategy)))
@@ -214,61 +270,54 @@ def train_transfer_run(
     where = f"transfer_learning.strategy_training.{strategy}"
     config = training_settings(training_defaults, overrides, where=where)
     num_classes = int(target_train["labels"].max()) + 1
-    set_seed(config.seed)
-    model, own_stats = build_transfer_model(
-        backbone.name,
-        strategy,
-        num_classes,
-        in_channels=data["images"].shape[1],
-        image_size=data["images"].shape[-1],
-        source_state=source_weights if backbone.name == "project_vgg" else None,
-        weights=backbone.weights,
-        weights_path=backbone.weights_path,
-        input_size=backbone.input_size,
-        project_widths=tuple(backbone.widths),
-        head=backbone.head,
-    )
-    if strategy == "fine_tune" and backbone_lr_factor != 1.0:
-        set_backbone_lr_factor(model, backbone_lr_factor)
+    own_stats = backbone.name == "project_vgg"  # torchvision backbones normalise inputs themselves
     standardiser = _data_standardiser(target_train) if own_stats else Standardiser.identity(data["images"].shape[1])
     name = f"{strategy}/{budget}"
-    tags = {"experiment": "transfer_learning", "strategy": strategy, "budget": str(budget), "backbone": backbone.name}
-    logged = {
-        "training": config.to_dict(),
-        "backbone": backbone.model_dump(exclude_unset=True),  # the block as the parameters give it
-        "images": n,
-        "backbone_lr_factor": backbone_lr_factor,
-    }
-    with member_run(name, tags, logged) as run:
-        result = fit(model, (data["images"], data["labels"]), None, standardiser, config, name=name, callbacks=[EpochMetrics()])
-        if result.diverged:
-            run.mark_diverged(result.divergence_reason)
-        logits = predict(result.model, target_test["images"], standardiser, device=config.device)
-        accuracy = float((logits.argmax(1).numpy() == target_test["labels"]).mean())
-        run.log_metrics({"target_test_accuracy": accuracy})
-    logger.info("%s (%d labelled images, %d epochs): target test accuracy %.2f%%", name, n, config.epochs, 100 * accuracy)
-    return {
-        "strategy": strategy,
-        "budget": budget,
-        "labelled_images": n,
-        "per_class": n // num_classes,
-        "epochs": config.epochs,
-        "target_test_accuracy": accuracy,
-        "diverged": result.diverged,
-        "mlflow_run_id": run.run_id,
-        **describe(result.model),
-    }
-
-
-def report_transfer(*results: dict[str, Any]) -> tuple[pd.DataFrame, str, Figure]:
-    """Target test accuracy against labelled images per class, one line per strategy."""
-    table = pd.DataFrame(results).sort_values(["strategy", "labelled_images"])
-    wide = table.pivot_table(index="per_class", columns="strategy", values="target_test_accuracy").mul(100).round(2)
-    markdown = (
-        "# Transfer learning: target test accuracy (%) against labelled images per class\n\n"
-        + wide.to_markdown()
-        + "\n\n## All runs\n\n"
-        + table.drop(columns=["mlflow_run_id"]).to_markdown(index=False)
-        + "\n"
+    member = Member(
+        name,
+        tags={"experiment": "transfer_learning", "strategy": strategy, "budget": str(budget), "backbone": backbone.name},
+        params={
+            "backbone": backbone.model_dump(exclude_unset=True),  # the block as the parameters give it
+            "images": n,
+            "backbone_lr_factor": backbone_lr_factor,
+        },
+        checkpoint=f"transfer_learning/{name}",
+        where=where,
     )
+    spec = {
+        "backbone": backbone.model_dump(),
+        "strategy": strategy,
+        "num_classes": num_classes,
+        "backbone_lr_factor": backbone_lr_factor,
+        "source_weights": weights_digest(source_weights) if own_stats and strategy != "scratch" else None,
+    }
+    network = Network(partial(_transfer_network, params, strategy, num_classes, source_weights, backbone_lr_factor), spec)
+    trained = train_classifier(network, TrainingData(data, None, standardiser), config, member)
+    logits = predict(trained.model, target_test["images"], standardiser, device=config.device)
+    accuracy = float((logits.argmax(1).numpy() == target_test["labels"]).mean())
+    trained.run.log_metrics({"target_test_accuracy": accuracy})
+    result = trained.fit
+    logger.info("%s (%d labelled images, %d epochs): target test accuracy %.2f%%", name, n, config.epochs, 100 * accuracy)
+    return TransferRunSummary(
+        strategy=strategy,
+        budget=budget,
+        labelled_images=n,
+        per_class=n // num_classes,
+        epochs=config.epochs,
+        target_test_accuracy=accuracy,
+        diverged=result.diverged,
+        mlflow_run_id=trained.run_id,
+        **describe(result.model),
+    )
+
+
+def report_transfer(*results: TransferRunSummary) -> tuple[pd.DataFrame, str, Figure]:
+    """Target test accuracy against labelled images per class, one line per strategy."""
+    table = pd.DataFrame([r.model_dump() for r in results]).sort_values(["strategy", "labelled_images"])
+    wide = table.pivot_table(index="per_class", columns="strategy", values="target_test_accuracy").mul(100).round(2)
+    report = Report(
+        "Transfer learning: target test accuracy (%) against labelled images per class",
+        tables={"Target test accuracy (%)": wide.to_markdown(), "All runs": table.drop(columns=["mlflow_run_id"])},
+    )
+    markdown = render_report(report)
     return table, markdown, transfer_figure(table)

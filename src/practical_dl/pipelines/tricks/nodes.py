@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -20,8 +21,8 @@ from practical_dl.core.splits import stratified_subset
 from practical_dl.core.standardise import Standardiser
 from practical_dl.pipelines.tricks.figures import regression_figure, sweep_figure
 from practical_dl.project.parameters import ModelOverrides, ModelSpec, TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import metric_history, metric_values, verdict
-from practical_dl.project.sweeps import train_member
+from practical_dl.project.reporting import Claim, Report, metric_history, metric_values, render_report
+from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 from practical_dl.project.training_setup import model_from_params
 
 logger = logging.getLogger(__name__)
@@ -108,143 +109,157 @@ def train_sweep_member(
     *,
     sweep: str,
     member: str,
-) -> dict[str, Any]:
+) -> MemberSummary:
     """Train one member of a sweep in a child MLflow run of its own; score it on the test split."""
     model, config = member_spec(tricks, training_defaults, sweep, member)
-    summary, _, _ = train_member(
-        train_split,
-        validation_split,
-        test_split,
-        standardisation_stats,
-        model=model,
-        training=config,
-        augmentation=augmentation,
-        train_limit=tricks.train_limit,
-        seed=tricks.seed,
-        sweep=sweep,
-        member=member,
-        pipeline="tricks",
-        where=f"tricks.sweeps.{sweep}.members.{member}",
-        value=tricks.sweeps[sweep].members[member].value,
-    )
+    data = SweepData(train_split, validation_split, test_split, standardisation_stats)
+    where = f"tricks.sweeps.{sweep}.members.{member}"
+    value = tricks.sweeps[sweep].members[member].value
+    who = SweepMember("tricks", sweep, member, where=where, train_limit=tricks.train_limit, seed=tricks.seed, value=value)
+    summary, _ = train_member(data, model, config, augmentation, who)
     return summary
 
 
 CHANCE_CLASSES = 10  # MNIST: accuracy under 1.5 / 10 is no learning at all
 
 
-def _last(result: dict, key: str) -> float:
-    values = [row[key] for row in result["history"] if key in row]
-    return values[-1] if values else math.nan
-
-
-def summarise_sweeps(*results: dict[str, Any]) -> pd.DataFrame:
+def summarise_sweeps(*results: MemberSummary) -> pd.DataFrame:
     """One row per member: test error, final train/validation accuracy and their gap, speed."""
     rows = []
     for r in results:
-        train_acc, val_acc = _last(r, "train_accuracy"), _last(r, "val_accuracy")
+        train_acc, val_acc = r.last("train_accuracy"), r.last("val_accuracy")
         rows.append(
             {
-                "sweep": r["sweep"],
-                "member": r["member"],
-                "batch size": r["batch_size"],
-                "learning rate": r["lr"],
-                "epochs": len(r["history"]),
-                "test error (%)": round(r["test_error_percent"], 2),
+                "sweep": r.sweep,
+                "member": r.member,
+                "batch size": r.batch_size,
+                "learning rate": r.lr,
+                "epochs": r.epochs,
+                "test error (%)": round(r.test_error_percent, 2),
                 "final train accuracy": round(train_acc, 4),
                 "final validation accuracy": round(val_acc, 4),
                 "train-validation gap": round(train_acc - val_acc, 4),
-                "seconds per epoch": round(r["seconds_per_epoch"], 2),
-                "diverged": r["diverged"],
-                "mlflow run": r["mlflow_run_id"],
+                "seconds per epoch": round(r.seconds_per_epoch, 2),
+                "diverged": r.diverged,
+                "mlflow run": r.mlflow_run_id,
             }
         )
     return pd.DataFrame(rows)
 
 
-def _by_sweep(results: tuple[dict, ...]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def _by_sweep(results: Sequence[MemberSummary]) -> dict[str, list[MemberSummary]]:
+    out: dict[str, list[MemberSummary]] = {}
     for r in results:
-        out.setdefault(r["sweep"], []).append(r)
+        out.setdefault(r.sweep, []).append(r)
     return out
 
 
-def check_claims(results: tuple[dict, ...]) -> list[str]:
-    """The lecture's claims, each confirmed or contradicted by these runs (in words)."""
+def _learning_rate_claims(rs: list[MemberSummary]) -> list[Claim]:
+    """Too large a learning rate diverges; too small a one trains slowly."""
+    diverged = [r.member for r in rs if r.diverged]
+    best = min((r for r in rs if not r.diverged), key=lambda r: r.test_error_percent, default=None)
+    stuck = [r.member for r in rs if not r.diverged and r.last("train_accuracy") < 1.5 / CHANCE_CLASSES]
+    evidence = (
+        f"diverged: {', '.join(diverged) or 'none'}"
+        + (f"; stuck at chance level without diverging: {', '.join(stuck)}" if stuck else "")
+        + (f"; best learning rate {best.lr:g} ({best.test_error_percent:.2f}% test error)" if best else "")
+    )
+    claims = [Claim.check("Too large a learning rate diverges", bool(diverged), evidence)]
+    slowest = min(rs, key=lambda r: r.lr)
+    if best is not None and slowest is not best:
+        claims.append(
+            Claim.check(
+                "Too small a learning rate trains slowly",
+                slowest.test_error_percent > best.test_error_percent,
+                f"lr {slowest.lr:g} ends at {slowest.test_error_percent:.2f}% test error",
+            )
+        )
+    return claims
+
+
+def _batch_size_claims(members: list[MemberSummary]) -> list[Claim]:
+    """The largest batch is fastest per epoch; very large batches reach a higher error."""
+    rs = sorted(members, key=lambda r: r.batch_size)
+    fastest = min(rs, key=lambda r: r.seconds_per_epoch)
+    speed = f"fastest: batch {fastest.batch_size} ({fastest.seconds_per_epoch:.2f} s/epoch); " + "; ".join(
+        f"batch {r.batch_size}: {r.seconds_per_epoch:.2f} s/epoch" for r in (rs[-1], rs[0])
+    )
+    higher = rs[-1].test_error_percent > min(r.test_error_percent for r in rs)
+    errors = ", ".join(f"batch {r.batch_size}: {r.test_error_percent:.2f}%" for r in rs)
+    return [
+        Claim.check("The largest batch is fastest per epoch", fastest is rs[-1], speed),
+        Claim.check("Very large batches reach a higher error (same epochs)", higher, errors),
+    ]
+
+
+def _off_on(members: list[MemberSummary]) -> dict[str, MemberSummary] | None:
+    """The sweep's ``off`` and ``on`` members (and any other), or None when it lacks either."""
+    by = {r.member: r for r in members}
+    return by if {"off", "on"} <= set(by) else None
+
+
+def _dropout_claims(members: list[MemberSummary]) -> list[Claim]:
+    """Dropout narrows the train/validation gap."""
+    by = _off_on(members)
+    if by is None:
+        return []
+    gap = {k: v.last("train_accuracy") - v.last("val_accuracy") for k, v in by.items()}
+    evidence = f"gap without {gap['off']:.4f}, with {gap['on']:.4f}"
+    return [Claim.check("Dropout narrows the train/validation gap", gap["on"] < gap["off"], evidence)]
+
+
+def _first_val_accuracy(r: MemberSummary) -> float:
+    return r.history[0].get("val_accuracy", math.nan)
+
+
+#: sweeps whose ``on`` member should reach a lower validation error than their ``off`` one: (sweep, claim, which epoch's)
+_LOWER_ERROR_CLAIMS = (
+    ("batch_norm", "Batch normalisation lowers the validation error sooner (after epoch 1)", _first_val_accuracy),
+    ("augmentation", "Augmentation lowers the final validation error", lambda r: r.last("val_accuracy")),
+    ("standardisation", "Standardisation lowers the final validation error", lambda r: r.last("val_accuracy")),
+)
+
+
+def _lower_error_claims(sweeps: dict[str, list[MemberSummary]]) -> list[Claim]:
+    """Batch normalisation, augmentation and standardisation lower the validation error."""
+    claims = []
+    for sweep, statement, accuracy in _LOWER_ERROR_CLAIMS:
+        by = _off_on(sweeps.get(sweep, []))
+        if by is not None:
+            err = {k: 100 * (1 - accuracy(v)) for k, v in by.items()}
+            evidence = f"validation error without {err['off']:.2f}%, with {err['on']:.2f}%"
+            claims.append(Claim.check(statement, err["on"] < err["off"], evidence))
+    return claims
+
+
+def check_claims(results: Sequence[MemberSummary]) -> list[Claim]:
+    """The lecture's claims, each holding or contradicted by these runs."""
     sweeps = _by_sweep(results)
-    lines = []
-
+    claims = []
     if "learning_rate" in sweeps:
-        rs = sweeps["learning_rate"]
-        diverged = [r["member"] for r in rs if r["diverged"]]
-        best = min((r for r in rs if not r["diverged"]), key=lambda r: r["test_error_percent"], default=None)
-        stuck = [r["member"] for r in rs if not r["diverged"] and _last(r, "train_accuracy") < 1.5 / CHANCE_CLASSES]
-        lines.append(
-            f"- Too large a learning rate diverges: {verdict(bool(diverged))} — diverged: {', '.join(diverged) or 'none'}"
-            + (f"; stuck at chance level without diverging: {', '.join(stuck)}" if stuck else "")
-            + (f"; best learning rate {best['lr']:g} ({best['test_error_percent']:.2f}% test error)." if best else ".")
-        )
-        slowest = min(rs, key=lambda r: r["lr"])
-        if best is not None and slowest is not best:
-            lines.append(
-                f"- Too small a learning rate trains slowly: {verdict(slowest['test_error_percent'] > best['test_error_percent'])} — "
-                f"lr {slowest['lr']:g} ends at {slowest['test_error_percent']:.2f}% test error."
-            )
+        claims += _learning_rate_claims(sweeps["learning_rate"])
     if "batch_size" in sweeps:
-        rs = sorted(sweeps["batch_size"], key=lambda r: r["batch_size"])
-        fastest = min(rs, key=lambda r: r["seconds_per_epoch"])
-        lines.append(
-            f"- The largest batch is fastest per epoch: {verdict(fastest is rs[-1])} — fastest: batch {fastest['batch_size']} "
-            f"({fastest['seconds_per_epoch']:.2f} s/epoch); batch {rs[-1]['batch_size']}: {rs[-1]['seconds_per_epoch']:.2f} s/epoch; "
-            f"batch {rs[0]['batch_size']}: {rs[0]['seconds_per_epoch']:.2f} s/epoch."
-        )
-        lines.append(
-            "- Very large batches reach a higher error (same epochs): "
-            f"{verdict(rs[-1]['test_error_percent'] > min(r['test_error_percent'] for r in rs))} — "
-            + ", ".join(f"batch {r['batch_size']}: {r['test_error_percent']:.2f}%" for r in rs)
-            + "."
-        )
+        claims += _batch_size_claims(sweeps["batch_size"])
     if "dropout" in sweeps:
-        by = {r["member"]: r for r in sweeps["dropout"]}
-        if {"off", "on"} <= set(by):
-            gap = {k: _last(v, "train_accuracy") - _last(v, "val_accuracy") for k, v in by.items()}
-            lines.append(
-                f"- Dropout narrows the train/validation gap: {verdict(gap['on'] < gap['off'])} — "
-                f"gap without {gap['off']:.4f}, with {gap['on']:.4f}."
-            )
-    for sweep, claim, key in (
-        ("batch_norm", "Batch normalisation lowers the validation error sooner (after epoch 1)", "first"),
-        ("augmentation", "Augmentation lowers the final validation error", "last"),
-        ("standardisation", "Standardisation lowers the final validation error", "last"),
-    ):
-        by = {r["member"]: r for r in sweeps.get(sweep, [])}
-        if {"off", "on"} <= set(by):
-            pick = (lambda r: r["history"][0].get("val_accuracy", math.nan)) if key == "first" else (lambda r: _last(r, "val_accuracy"))
-            err = {k: 100 * (1 - pick(v)) for k, v in by.items()}
-            lines.append(
-                f"- {claim}: {verdict(err['on'] < err['off'])} — validation error without {err['off']:.2f}%, with {err['on']:.2f}%."
-            )
-    return lines
+        claims += _dropout_claims(sweeps["dropout"])
+    return claims + _lower_error_claims(sweeps)
 
 
-def report_sweeps(tricks: TricksParameters, *results: dict[str, Any]) -> dict[str, Any]:
+def report_sweeps(tricks: TricksParameters, *results: MemberSummary) -> dict[str, Any]:
     """The summary table, a Markdown report of the lecture's claims and one figure per sweep."""
     table = summarise_sweeps(*results)
-    claims = check_claims(results)
     descriptions = "\n".join(f"- **{name}**: {spec.description}" for name, spec in tricks.sweeps.items())
-    markdown = (
-        "# Tricks of the trade: what these runs show\n\n"
-        f"SimpLeNet-style runs on {results[0]['train_images']} training images each; validation on the validation split, "
-        "test error on the test split. Each member is a child MLflow run tagged with its sweep.\n\n"
-        f"## Sweeps\n\n{descriptions}\n\n## The lecture's claims\n\n"
-        + "\n".join(claims)
-        + "\n\n## All runs\n\n"
-        + table.to_markdown(index=False)
-        + "\n"
+    about = (
+        f"SimpLeNet-style runs on {results[0].train_images} training images each; validation on the validation split, "
+        "test error on the test split. Each member is a child MLflow run tagged with its sweep. The sweeps:\n\n" + descriptions
     )
-    for line in claims:
-        logger.info("%s", line.replace("**", ""))
-    outputs: dict[str, Any] = {"summary": table, "report": markdown}
+    report = Report(
+        "Tricks of the trade: what these runs show",
+        about=about,
+        claims=check_claims(results),
+        tables={"All runs": table},
+    )
+    outputs: dict[str, Any] = {"summary": table, "report": render_report(report)}
     for sweep, rs in _by_sweep(results).items():
         outputs[sweep] = sweep_figure(sweep, rs)
     return outputs

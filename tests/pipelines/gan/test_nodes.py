@@ -1,0 +1,70 @@
+"""The ``gan`` pipeline's exploring node on a tiny generator: its scores, its pictures, and a generator that does not fit."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from practical_dl.core.standardise import Standardiser
+from practical_dl.models.classifier import make_classifier
+from practical_dl.models.gan import Generator
+from practical_dl.models.networks import SimpLeNet
+from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator
+from practical_dl.project.figures import close
+from tests.conftest import ROOT
+
+BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())["gan"]
+
+
+def gan_parameters(**training) -> GanParameters:
+    block = copy.deepcopy(BASE)
+    block["training"] |= {"latent_dim": 8, "generator_features": 4, "device": "cpu"} | training
+    block |= {"scores": {"splits": 2}, "samples": {"count": 6}, "interpolation": {"pairs": 2, "steps": 3}}
+    block["arithmetic"] |= {"samples": 60, "group_size": 2}
+    return GanParameters.from_dict(block, "gan")
+
+
+def split(n: int, seed: int) -> dict[str, np.ndarray]:
+    images = np.random.default_rng(seed).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
+    return {"images": images, "labels": np.arange(n) % 10}
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    torch.manual_seed(0)
+    return make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28)
+
+
+def test_the_generator_is_scored_beside_real_images_and_pictured(classifier):
+    torch.manual_seed(0)
+    weights = Generator(8, 4).state_dict()
+    out = explore_generator(weights, split(40, 0), split(40, 1), classifier, gan_parameters())
+    scores = out["scores"]
+    assert scores["generated_images"] == 40 and sum(scores["generated_class_shares"]) == 40  # as many as the test split
+    assert 1 <= scores["inception_score"] <= 2 and scores["frechet_distance"] >= 0  # splits: 2
+    assert set(scores["arithmetic"]) == {
+        "expression",
+        "result_share_of_digit_c",
+        "result_mean_ink",
+        "group_a_mean_ink",
+        "group_b_mean_ink",
+        "group_c_mean_ink",
+    }
+    assert set(out["scores_mlflow"]) == {
+        "inception_score",
+        "frechet_distance",
+        "real_test_inception_score",
+        "real_validation_frechet_distance",
+    }
+    again = explore_generator(weights, split(40, 0), split(40, 1), classifier, gan_parameters())["scores"]
+    assert again == scores  # one seeded stream of latent vectors
+    for key in ("samples_plot", "interpolation_plot", "arithmetic_plot"):
+        close(out[key])
+
+
+def test_a_generator_that_does_not_fit_the_parameters_is_named(classifier):
+    weights = Generator(8, 8).state_dict()
+    with pytest.raises(ValueError, match=r"the saved generator does not fit parameters gan\.training .*rerun `kedro run --pipelines gan`"):
+        explore_generator(weights, split(20, 0), split(20, 1), classifier, gan_parameters())
