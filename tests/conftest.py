@@ -80,6 +80,23 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A fresh SQLite MLflow store (experiment ``tracking-test``) for this test only, as the tracking URI."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("tracking-test")
+    try:
+        yield MlflowClient()
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(before)
+
+
 def make_project_copy(target: Path) -> Path:
     """A runnable copy of the project (configuration and raw data) in ``target``, so that test
     runs never touch the user's data/ or mlflow.db. The package itself is the installed one."""

@@ -5,17 +5,20 @@ and the member's typed summary in its own MLflow run."""
 import logging
 import math
 
+import mlflow
 import numpy as np
 import pytest
 import torch
 from kedro.io import DatasetError
 
 from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.distributed import SingleProcess
 from practical_dl.methods.attacks import AdversarialTraining
+from practical_dl.project import trainer
 from practical_dl.project.datasets import TypedJSONDataset
 from practical_dl.project.parameters import ModelSpec, TrainingSettings
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
-from practical_dl.project.trainer import Member, Network, TrainingData, train_classifier
+from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
 from practical_dl.project.training_setup import input_standardiser
 from tests.conftest import StopAfter, tiny_split, two_class_images
 
@@ -48,23 +51,23 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 
 def test_a_training_is_checkpointed_and_not_repeated_when_finished(tmp_path, caplog):
     config = settings(tmp_path)
-    first = train_classifier(linear(), data(), config, Member("m"))
+    first = train_classifier(linear(), data(), config, RunIdentity(name="m"))
     assert (tmp_path / "checkpoints" / "m.safetensors").is_file()
     assert [row["epoch"] for row in first.fit.history] == [1, 2, 3]
     with caplog.at_level(logging.INFO):
-        again = train_classifier(linear(), data(), config, Member("m"))
+        again = train_classifier(linear(), data(), config, RunIdentity(name="m"))
     assert "m: already trained (3 of 3 epochs in its checkpoint): not trained again" in caplog.text
     assert_same(weights(first.model), weights(again.model))
     assert again.fit.history == first.fit.history
 
 
 def test_a_stopped_training_resumes_from_its_checkpoint_bit_identical(tmp_path, caplog):
-    whole = train_classifier(linear(), data(), settings(tmp_path / "whole"), Member("m"))
+    whole = train_classifier(linear(), data(), settings(tmp_path / "whole"), RunIdentity(name="m"))
     config = settings(tmp_path / "stopped")
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(linear(), data(), config, Member("m"), collaborators=lambda model, std: [StopAfter(2)])
+        train_classifier(linear(), data(), config, RunIdentity(name="m"), collaborators=lambda model, std: [StopAfter(2)])
     with caplog.at_level(logging.INFO):
-        resumed = train_classifier(linear(), data(), config, Member("m"))
+        resumed = train_classifier(linear(), data(), config, RunIdentity(name="m"))
     assert "m: resuming after epoch 1 of 3" in caplog.text
     assert_same(weights(whole.model), weights(resumed.model))
     strip = [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in whole.fit.history]
@@ -72,15 +75,15 @@ def test_a_stopped_training_resumes_from_its_checkpoint_bit_identical(tmp_path, 
 
 
 def test_other_settings_start_afresh(tmp_path, caplog):
-    train_classifier(linear(), data(), settings(tmp_path), Member("m"))
+    train_classifier(linear(), data(), settings(tmp_path), RunIdentity(name="m"))
     with caplog.at_level(logging.WARNING):
-        other = train_classifier(linear(), data(), settings(tmp_path, lr=0.01), Member("m"))
+        other = train_classifier(linear(), data(), settings(tmp_path, lr=0.01), RunIdentity(name="m"))
     assert "was made with other settings" in caplog.text
     assert [row["epoch"] for row in other.fit.history] == [1, 2, 3]
 
 
 def test_without_checkpoints_nothing_is_written(tmp_path):
-    train_classifier(linear(), data(), settings(tmp_path, checkpoint_every=0), Member("m"))
+    train_classifier(linear(), data(), settings(tmp_path, checkpoint_every=0), RunIdentity(name="m"))
     assert not (tmp_path / "checkpoints").exists()
 
 
@@ -93,10 +96,10 @@ def test_the_adversary_of_the_training_settings_is_used(tmp_path, monkeypatch):
         return attack(self, forward, x, y)
 
     monkeypatch.setattr(AdversarialTraining, "__call__", counted)
-    train_classifier(linear(), data(), settings(tmp_path, checkpoint_every=0), Member("plain"))
+    train_classifier(linear(), data(), settings(tmp_path, checkpoint_every=0), RunIdentity(name="plain"))
     assert calls == []
     adversarial = settings(tmp_path, checkpoint_every=0, adversarial=AdversarialTraining(epsilon=0.1, fraction=0.5))
-    train_classifier(linear(), data(), adversarial, Member("robust"))
+    train_classifier(linear(), data(), adversarial, RunIdentity(name="robust"))
     assert len(calls) == 3 * math.ceil(128 / 32)  # every training batch of every epoch
 
 
@@ -160,7 +163,61 @@ def test_a_member_with_adversarial_training_is_trained_adversarially(tmp_path, s
 
 def test_a_diverging_member_ends_its_run_failed_and_the_sweep_goes_on(tmp_path, store):
     summary, _ = train_member(sweep_data(), MODEL, settings(tmp_path, lr=1e6, max_loss=1.0), AugmentConfig(), who())
-    assert summary.diverged and summary.divergence_reason
+    assert summary.diverged and summary.divergence_reason.startswith("train loss")
     run = store.get_run(summary.mlflow_run_id)
     assert run.info.status == "FAILED" and run.data.tags["diverged"] == "true"
-    assert np.isnan(summary.test_error_percent) or summary.test_error_percent >= 0
+    assert run.data.tags["divergence_reason"] == summary.divergence_reason
+    assert summary.epochs == 1  # stopped at the first epoch, not trained on
+    assert run.data.metrics["test_error_percent"] == summary.test_error_percent or np.isnan(summary.test_error_percent)
+
+
+def test_a_default_model_is_tracked_in_the_active_run_under_its_name(tmp_path, store):
+    with mlflow.start_run() as active:
+        trained = train_classifier(linear(), data(), settings(tmp_path), RunIdentity(name="m", label="M"))
+    run = store.get_run(active.info.run_id)
+    assert trained.run_id is None and len(store.search_runs([run.info.experiment_id])) == 1  # no child run
+    assert {"m.train_loss", "m.val_accuracy", "m.lr", "m.seconds", "m.best_epoch"} <= set(run.data.metrics)
+    assert "m.images_per_second" not in run.data.metrics
+    steps = [m.step for m in store.get_metric_history(active.info.run_id, "m.val_accuracy")]
+    assert steps == [1, 2, 3] and run.data.metrics["m.best_epoch"] == trained.fit.best_epoch
+
+
+class OnlyOneOfTwoProcesses:
+    """The ``parallel`` of a process that is not rank 0 in a launch of two (only what the trainer asks of it)."""
+
+    is_main, world_size = False, 1
+
+    def main_only(self, callbacks):
+        return []
+
+    def __getattr__(self, name):
+        return getattr(SingleProcess(), name)
+
+
+def test_on_another_rank_than_0_only_the_collaborators_run(tmp_path, store, monkeypatch):
+    monkeypatch.setattr(trainer, "from_environment", lambda *args: OnlyOneOfTwoProcesses())
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, state):
+            seen.append(state.epoch)
+
+    with mlflow.start_run() as active:
+        train_classifier(linear(), data(), settings(tmp_path), RunIdentity(name="m"), collaborators=lambda model, std: [Watch()])
+    assert seen == [1, 2, 3]  # the collaborators run on every process
+    assert not (tmp_path / "checkpoints" / "m.safetensors").exists()  # rank 0 alone checkpoints ...
+    assert "m.train_loss" not in store.get_run(active.info.run_id).data.metrics  # ... and logs each epoch
+
+
+@pytest.mark.parametrize("change", ["train", "validation"])
+def test_a_checkpoint_of_other_training_or_validation_images_is_not_resumed(tmp_path, caplog, change):
+    train_classifier(linear(), data(), settings(tmp_path), RunIdentity(name="m"))
+    images, labels = two_class_images(96)
+    other = {"images": images, "labels": labels}
+    changed = TrainingData(other, data().validation, data().standardiser)
+    if change == "validation":
+        changed = TrainingData(data().train, other, data().standardiser)
+    with caplog.at_level(logging.WARNING):
+        again = train_classifier(linear(), changed, settings(tmp_path), RunIdentity(name="m"))
+    assert "was made with other settings" in caplog.text
+    assert [row["epoch"] for row in again.fit.history] == [1, 2, 3]

@@ -24,7 +24,7 @@ from practical_dl.project.parameters import (
     training_settings,
 )
 from practical_dl.project.reporting import metric_values
-from practical_dl.project.trainer import Member, Network, TrainingData, train_classifier
+from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
 from practical_dl.project.training_setup import input_standardiser
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,9 @@ def train_model(
     config = training_settings(training_defaults, training_params, where=f"{model}.training")
     channels = train_split["images"].shape[1]
     data = TrainingData(train_split, validation_split, input_standardiser(config, standardisation_stats, channels))
-    member = Member(model, label=model_params.display_name, where=model)
-    trained = train_classifier(Network.of(model_params, f"{model}.model"), data, config, member, augmentation_params)
-    result, label = trained.fit, member.display_name
+    who = RunIdentity(name=model, label=model_params.display_name, where=f"{model}.training")
+    result = train_classifier(Network.of(model_params, f"{model}.model"), data, config, who, augmentation_params).fit
+    label = who.display_name
     history = pd.DataFrame(result.history)
     history.insert(0, "model", label)
     history["best_epoch"] = result.best_epoch

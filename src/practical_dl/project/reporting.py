@@ -78,10 +78,6 @@ class Claim:
             verdict = Verdict.NOT_SHOWN
         return cls(statement, verdict, evidence, margin, spread)
 
-    @property
-    def holds(self) -> bool:
-        return self.verdict is Verdict.HOLDS
-
     def line(self) -> str:
         """The claim as one line of markdown: ``- statement: **verdict** — evidence.``"""
         evidence = f" — {self.evidence.rstrip('.')}" if self.evidence else ""
@@ -108,16 +104,13 @@ def _table(value: pd.DataFrame | str) -> str:
     return value if isinstance(value, str) else value.to_markdown(index=False)
 
 
-def render_claims(claims: Iterable[Claim]) -> list[str]:
-    """The claims as markdown lines, in the order given."""
-    return [claim.line() for claim in claims]
-
-
 def render_report(report: Report, *, log: bool = True) -> str:
-    """The one way a report becomes markdown: title, how it was measured, the claims with their
-    verdicts, then the tables (``tables_first``: the tables before the claims). Each claim is also
-    logged, once, as it is rendered."""
-    claims = [f"## {report.claims_heading}", "", *render_claims(report.claims), ""] if report.claims else []
+    """The one way a report becomes markdown, each claim logged once as it is rendered.
+
+    Title, how it was measured, the claims with their verdicts, then the tables (``tables_first``:
+    the tables before the claims).
+    """
+    claims = [f"## {report.claims_heading}", "", *(claim.line() for claim in report.claims), ""] if report.claims else []
     tables = [part for heading, table in report.tables.items() for part in (f"## {heading}", "", _table(table), "")]
     parts = [f"# {report.title}", "", *([report.about, ""] if report.about else [])]
     parts += [*tables, *claims] if report.tables_first else [*claims, *tables]

@@ -6,17 +6,20 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
+from torch import nn
 
 from practical_dl.core.augment import AugmentConfig
-from practical_dl.core.engine import predict
+from practical_dl.core.engine import FitResult, predict
 from practical_dl.core.splits import Split, stratified_subset
+from practical_dl.core.standardise import Standardiser
 from practical_dl.project.parameters import ModelSpec, TrainingSettings
-from practical_dl.project.trainer import Collaborators, Member, Network, Trained, TrainingData, train_classifier
+from practical_dl.project.trainer import Collaborators, Network, RunIdentity, Trained, TrainingData, train_classifier
 from practical_dl.project.training_setup import input_standardiser
 
 logger = logging.getLogger(__name__)
@@ -24,8 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepData:
-    """What every member of a sweep trains and is scored on: the splits and the training split's
-    standardisation statistics."""
+    """The splits every member of a sweep trains and is scored on, and the training split's statistics."""
 
     train: Split
     validation: Split
@@ -33,29 +35,33 @@ class SweepData:
     standardisation_stats: dict
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SweepMember:
-    """One member's identity: its ``pipeline``, ``sweep`` and ``member`` names (its child MLflow
-    run is ``<sweep>/<member>``, its checkpoint ``<pipeline>/<sweep>/<member>``), its slice of
-    the training set (``train_limit`` images, stratified, drawn with ``seed``: the same for every
-    member), ``where`` its parameters are (in errors) and ``value``, how reports show it (default:
-    its name)."""
+    """One member of a sweep: its names, its slice of the training set and where its parameters are."""
 
     pipeline: str
     sweep: str
+    """The sweep (``learning_rate``); for a pipeline that is one sweep, the pipeline's name."""
     member: str
     where: str
+    """The member's parameter block, for errors (``tricks.sweeps.dropout.members.on``)."""
     train_limit: int | None = None
+    """A stratified slice of this many training images, the same for every member (None: all)."""
     seed: int = 0
+    """The slice's draw."""
     value: Any = None
+    """How reports show the member (default: its name)."""
 
     @property
     def run_name(self) -> str:
+        """The child MLflow run's name: ``<sweep>/<member>``."""
         return f"{self.sweep}/{self.member}"
 
     @property
     def checkpoint(self) -> str:
-        return "/".join(dict.fromkeys([self.pipeline, self.sweep])) + f"/{self.member}"
+        """``<pipeline>/<sweep>/<member>``, or ``<pipeline>/<member>`` when the sweep is the pipeline."""
+        sweep = "" if self.sweep == self.pipeline else f"{self.sweep}/"
+        return f"{self.pipeline}/{sweep}{self.member}"
 
 
 class MemberSummary(BaseModel):
@@ -106,27 +112,16 @@ def train_member(
     """
     train = stratified_subset(data.train, who.train_limit, seed=who.seed)
     standardiser = input_standardiser(training, data.standardisation_stats, train["images"].shape[1])
-    member = Member(
-        who.run_name,
+    identity = RunIdentity(
+        name=who.run_name,
         tags={"sweep": who.sweep, "member": who.member, "pipeline": who.pipeline},
-        params={"model": model.to_dict(), "train_images": len(train["labels"])},
+        params={"model": model.to_dict()},
         checkpoint=who.checkpoint,
-        where=who.where,
+        where=f"{who.where}.training",
     )
-    trained = train_classifier(
-        Network.of(model, f"{who.where}.model"),
-        TrainingData(train, data.validation, standardiser),
-        training,
-        member,
-        augmentation,
-        collaborators,
-    )
-    logits = predict(trained.model, data.test["images"], standardiser, device=training.device)
-    finite = bool(torch.isfinite(logits).all())
-    test_error = 100 * float((logits.argmax(1).numpy() != data.test["labels"]).mean()) if finite else math.nan
-    history = trained.fit.history
-    seconds_per_epoch = float(np.mean([row["seconds"] for row in history]))
-    trained.run.log_metrics({"test_error_percent": test_error, "seconds_per_epoch": seconds_per_epoch})
+    network, data_ = Network.of(model, f"{who.where}.model"), TrainingData(train, data.validation, standardiser)
+    trained = train_classifier(network, data_, training, identity, augmentation, collaborators, partial(_scores, data.test, training))
+    test_error = trained.scores["test_error_percent"]
     logger.info("%s: test error %.2f%%%s", who.run_name, test_error, " (diverged)" if trained.diverged else "")
     summary = MemberSummary(
         sweep=who.sweep,
@@ -135,11 +130,19 @@ def train_member(
         batch_size=training.batch_size,
         lr=training.lr,
         train_images=trained.train_images,
-        history=history,
+        history=trained.fit.history,
         test_error_percent=test_error,
-        seconds_per_epoch=seconds_per_epoch,
+        seconds_per_epoch=trained.scores["seconds_per_epoch"],
         diverged=trained.diverged,
         divergence_reason=trained.fit.divergence_reason,
         mlflow_run_id=trained.run_id,
     )
     return summary, trained
+
+
+def _scores(test: Split, training: TrainingSettings, model: nn.Module, standardiser: Standardiser, fit: FitResult) -> dict[str, float]:
+    """A member's test error (%; NaN when its logits are not finite) and its mean seconds per epoch."""
+    logits = predict(model, test["images"], standardiser, device=training.device)
+    finite = bool(torch.isfinite(logits).all())
+    test_error = 100 * float((logits.argmax(1).numpy() != test["labels"]).mean()) if finite else math.nan
+    return {"test_error_percent": test_error, "seconds_per_epoch": float(np.mean([row["seconds"] for row in fit.history]))}

@@ -107,9 +107,8 @@ class MemberRun:
         return self.run.info.run_id if self.run else None
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
-        """Log to this run, whether or not it is still the active one."""
         if self.run:
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, run_id=self.run_id)
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
 
     def mark_diverged(self, reason: str) -> None:
         """Tag the run ``diverged=true`` with the reason, and end it as FAILED."""

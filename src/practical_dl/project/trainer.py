@@ -8,13 +8,13 @@ runs all go through :func:`train_classifier`; what differs between them is data:
         Network.of(spec, where="simplenet.model"),
         TrainingData(train_split, validation_split, standardiser),
         config,                                   # a resolved TrainingSettings
-        Member("simplenet", label="SimpLeNet"),   # tracked in the active run, metrics "simplenet.*"
+        RunIdentity(name="simplenet", label="SimpLeNet"),   # tracked in the active run: "simplenet.*"
         augmentation,
     )
 
-``Member(..., tags={...})`` trains in a child MLflow run of its own instead (a sweep member).
+``RunIdentity(..., tags={...})`` trains in a child MLflow run of its own instead (a sweep member).
 Training is checkpointed after every ``checkpoint_every`` epochs to
-``<checkpoint_dir>/<member.checkpoint>.safetensors``; rerun with the same settings, a finished
+``<checkpoint_dir>/<who.checkpoint>.safetensors``; rerun with the same settings, a finished
 training is not repeated and a stopped one goes on from its last checkpoint (``resume``).
 """
 
@@ -65,30 +65,33 @@ class Network:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The images a classifier learns from, the validation split that picks its best epoch (or
-    None), and the input standardisation it is trained and used with."""
+    """The images a classifier learns from, its validation split (or None) and its input standardisation."""
 
     train: Split
     validation: Split | None
     standardiser: Standardiser
 
 
-@dataclass(frozen=True)
-class Member:
-    """Who is trained: names its checkpoint, its log lines and where it is tracked.
-
-    ``tags`` None: tracked in the active MLflow run, its metrics prefixed ``<name>.`` (a default
-    model); a mapping: in a child run named ``name`` with these tags, logging ``params`` and
-    the ``training`` settings (a member of a sweep). ``checkpoint`` is the checkpoint's name under ``checkpoint_dir`` (default: ``name``);
-    ``where`` names the member's ``training`` block in errors.
-    """
+@dataclass(frozen=True, kw_only=True)
+class RunIdentity:
+    """Who is trained: names its checkpoint, its log lines and where it is tracked."""
 
     name: str
+    """The checkpoint's name under ``checkpoint_dir`` (unless ``checkpoint``), the child run's name, the metrics' prefix."""
     label: str = ""
+    """How logs name it (default: ``name``)."""
     tags: Mapping[str, str] | None = None
+    """None: tracked in the active MLflow run, metrics prefixed ``<name>.`` (a default model); else a child run with these tags."""
     params: Mapping[str, Any] = field(default_factory=dict)
+    """What the child run logs as parameters, beside the ``training`` settings and the image count."""
+    count_param: str = "train_images"
+    """The child run's parameter holding the number of training images."""
+    metric_keys: tuple[str, ...] | None = HISTORY_METRICS
+    """The history columns logged every epoch (None: every number in a row)."""
     checkpoint: str = ""
+    """The checkpoint's name under ``checkpoint_dir`` (default: ``name``)."""
     where: str = "training"
+    """The ``training`` block's place in the parameters, for errors (``simplenet.training``)."""
 
     @property
     def display_name(self) -> str:
@@ -97,15 +100,18 @@ class Member:
 
 @dataclass(frozen=True)
 class Trained:
-    """A trained classifier (its best validation epoch's weights, when selected), the input
-    standardisation it was trained with, the training's history and its MLflow run (a child
-    run's id; None when tracked in the active run or not tracked)."""
+    """A trained classifier, the standardisation it was trained with, its training and its run.
+
+    ``model`` has the best validation epoch's weights when ``select_best``; ``scores`` are what
+    ``evaluate`` returned (logged to the run); ``run`` is the child MLflow run, or a no-op one.
+    """
 
     model: nn.Module
     standardiser: Standardiser
     fit: FitResult
     train_images: int
     run: MemberRun
+    scores: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def diverged(self) -> bool:
@@ -120,32 +126,31 @@ def train_classifier(
     network: Network,
     data: TrainingData,
     config: TrainingSettings,
-    member: Member,
+    who: RunIdentity,
     augmentation: AugmentConfig | None = None,
     collaborators: Collaborators | None = None,
+    evaluate: Callable[[nn.Module, Standardiser, FitResult], Mapping[str, float]] | None = None,
 ) -> Trained:
     """Train ``network`` on ``data`` with ``config`` (adversarially, when its ``adversarial`` is set).
 
     ``augmentation`` is the shared ``augmentation`` block that ``config.augment`` switches on (None:
-    never augment). Launched by ``torchrun``, every process trains on its part of each batch
-    (:mod:`practical_dl.core.distributed`); only rank 0 checkpoints and logs to MLflow. A diverging
-    training is stopped, logged, and its child run (if any) tagged ``diverged`` and ended FAILED.
+    never augment, as the transfer runs). ``evaluate(model, standardiser, fit)`` scores the trained
+    model; its scores are logged to the child run before it ends. Launched by ``torchrun``, every
+    process trains on its part of each batch (:mod:`practical_dl.core.distributed`); only rank 0
+    checkpoints and logs to MLflow, ``collaborators`` run on every process. A diverging training is
+    stopped; its child run (if any) is tagged ``diverged`` and ended FAILED.
     """
     set_seed(config.seed)
-    images, labels, augment = _training_data(data.train, config, augmentation, member.where)
+    images, labels, augment = _training_data(data.train, config, augmentation, who.where)
     model = network.build(images.shape[1], images.shape[-1])
-    fingerprint = (
-        dict(network.spec),
-        asdict(data.standardiser),
-        augmentation.to_dict() if augmentation is not None and config.augment is not False else None,
-        data_identity(images, labels),
+    checkpointer = training_checkpointer(
+        config, who.checkpoint or who.name, *_fingerprint(network, data, config, augmentation, images, labels)
     )
-    checkpointer = training_checkpointer(config, member.checkpoint or member.name, *fingerprint)
     resume = checkpointer.resume_state() if checkpointer is not None and config.resume else None
     parallel = from_environment(config.distributed_backend, config.sync_batchnorm, config.device)
-    tracker = EpochMetrics(prefix="" if member.tags is not None else member.name, keys=HISTORY_METRICS)
+    tracker = EpochMetrics(prefix="" if who.tags is not None else who.name, keys=who.metric_keys)
     validation = (data.validation["images"], data.validation["labels"]) if data.validation is not None else None
-    with _tracked(member, config) as run:
+    with _tracked(who, config, len(labels)) as run:
         callbacks = [
             *parallel.main_only([tracker]),
             *(collaborators(model, data.standardiser) if collaborators else ()),
@@ -158,31 +163,49 @@ def train_classifier(
             data.standardiser,
             config,
             augment=augment,
-            name=member.display_name,
+            name=who.display_name,
             adversary=config.adversarial,
             callbacks=callbacks,
             resume=resume,
             parallel=parallel,
         )
         if result.diverged:
-            logger.error(
-                "%s diverged (%s): its weights are those of the last good epoch, if any", member.display_name, result.divergence_reason
-            )
             run.mark_diverged(result.divergence_reason)
+        scores = dict(evaluate(result.model, data.standardiser, result)) if evaluate is not None else {}
+        run.log_metrics(scores)
+    if who.tags is None:
+        if result.diverged:
+            logger.error(
+                "%s diverged (%s): its weights are those of the last good epoch, if any", who.display_name, result.divergence_reason
+            )
         tracker.log({"best_epoch": result.best_epoch})
-    return Trained(result.model, data.standardiser, result, int(len(labels)), run)
+    return Trained(result.model, data.standardiser, result, int(len(labels)), run, scores)
+
+
+def _fingerprint(network: Network, data: TrainingData, config: TrainingSettings, augmentation, images, labels) -> tuple:
+    """What a checkpoint must have been made from to be resumed, beside the training settings: the
+    network, the standardisation, the augmentation and the training and validation images."""
+    validation = data_identity(data.validation["images"], data.validation["labels"]) if data.validation is not None else None
+    return (
+        dict(network.spec),
+        asdict(data.standardiser),
+        augmentation.to_dict() if augmentation is not None and config.augment is not False else None,
+        data_identity(images, labels),
+        validation,
+    )
 
 
 def _training_data(split: Split, config: TrainingSettings, augmentation: AugmentConfig | None, where: str):
     if augmentation is None:
         return split["images"], split["labels"], None
-    return training_data(split, config, augmentation, where=f"{where}.training")
+    return training_data(split, config, augmentation, where=where)
 
 
 @contextmanager
-def _tracked(member: Member, config: TrainingSettings) -> Iterator[MemberRun]:
-    if member.tags is None:
+def _tracked(who: RunIdentity, config: TrainingSettings, train_images: int) -> Iterator[MemberRun]:
+    if who.tags is None:
         yield MemberRun(None)
         return
-    with member_run(member.name, dict(member.tags), {**member.params, "training": config.to_dict()}) as run:
+    params = {**who.params, who.count_param: train_images, "training": config.to_dict()}
+    with member_run(who.name, dict(who.tags), params) as run:
         yield run

@@ -91,3 +91,18 @@ def data_identity(images: np.ndarray, labels: np.ndarray) -> str:
     digest = hashlib.sha256(np.ascontiguousarray(labels).tobytes())
     digest.update(np.ascontiguousarray(images).tobytes())
     return f"{images.shape}:{digest.hexdigest()[:16]}"
+
+
+def tensors_identity(state: dict[str, torch.Tensor]) -> str:
+    """A short digest of a state dict's tensors (e.g. pre-trained weights), for a checkpoint's fingerprint."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def file_identity(path: str | Path) -> str:
+    """A short digest of a file's bytes (e.g. a weights file), for a checkpoint's fingerprint."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]

@@ -101,3 +101,39 @@ def test_the_pipeline_is_built_from_a_validated_block(monkeypatch):
     monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": bad})
     with pytest.raises(ParameterError, match=r"invalid parameter transfer_learning\.budgets\[1\]: must be a positive integer"):
         transfer_pipeline.create_pipeline()
+
+
+def _run(tmp_path, source_weights, strategy="fine_tune"):
+    from practical_dl.pipelines.transfer_learning.nodes import train_transfer_run
+    from practical_dl.project.parameters import TrainingSettings
+
+    params = transfer(backbone={"name": "project_vgg", "widths": [4, 8, 8]}, training={"steps": 4, "batch_size": 5})
+    defaults = TrainingSettings(device="cpu", precision="fp32", progress=False, checkpoint_dir=str(tmp_path / "checkpoints"))
+    target, target_test = tiny_split(50, classes=5, seed=2), tiny_split(20, classes=5, seed=3)
+    return train_transfer_run(target, target_test, source_weights, params, defaults, strategy=strategy, budget=2)
+
+
+def _source_weights(seed: int):
+    import torch
+
+    from practical_dl.methods.transfer import ProjectVGG
+
+    torch.manual_seed(seed)
+    return ProjectVGG(num_classes=5, in_channels=1, widths=(4, 8, 8), image_size=28).state_dict()
+
+
+def test_a_target_run_is_checkpointed_and_a_change_of_source_weights_starts_it_afresh(tmp_path, caplog, store):
+    import logging
+
+    first = _run(tmp_path, _source_weights(0))
+    assert (tmp_path / "checkpoints" / "transfer_learning" / "fine_tune" / "2.safetensors").is_file()
+    assert (first.labelled_images, first.per_class, first.epochs) == (10, 2, 2)
+    with caplog.at_level(logging.INFO):
+        again = _run(tmp_path, _source_weights(0))
+    assert "fine_tune/2: already trained (2 of 2 epochs in its checkpoint): not trained again" in caplog.text
+    assert again.model_copy(update={"mlflow_run_id": None}) == first.model_copy(update={"mlflow_run_id": None})
+    assert store.get_run(again.mlflow_run_id).data.params["images"] == "10"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _run(tmp_path, _source_weights(1))
+    assert "was made with other settings" in caplog.text

@@ -81,7 +81,7 @@ def train_grid_member(
     images seen for every pair — in a child MLflow run; score it on the test split."""
     data = SweepData(train_split, validation_split, test_split, standardisation_stats)
     member = f"{_name('bs', batch_size)}.{_name('lr', lr)}"
-    who = SweepMember(SWEEP, SWEEP, member, where=SWEEP, train_limit=batch_lr.train_limit, seed=batch_lr.seed)
+    who = SweepMember(pipeline=SWEEP, sweep=SWEEP, member=member, where=SWEEP, train_limit=batch_lr.train_limit, seed=batch_lr.seed)
     summary, _ = train_member(data, batch_lr.model, member_settings(batch_lr, training_defaults, batch_size, lr), augmentation, who)
     return summary
 

@@ -132,7 +132,7 @@ def train_depth_member(
         stratified_subset(test_split, depth_bn.test_limit, seed),
         standardisation_stats,
     )
-    who = SweepMember(SWEEP, SWEEP, member, where=SWEEP, train_limit=depth_bn.train_limit, seed=seed)
+    who = SweepMember(pipeline=SWEEP, sweep=SWEEP, member=member, where=SWEEP, train_limit=depth_bn.train_limit, seed=seed)
     summary, _ = train_member(data, model, config, augmentation, who, collaborators=watch)
     norms = watchers[0].history
     logger.info(

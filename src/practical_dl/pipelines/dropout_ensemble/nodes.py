@@ -101,7 +101,7 @@ def train_ensemble_member(
     model_spec, config = member_spec(dropout_ensemble, training_defaults, member)
     data = SweepData(train_split, validation_split, test_split, standardisation_stats)
     # the same training images for every member
-    who = SweepMember(SWEEP, SWEEP, member, where=SWEEP, train_limit=dropout_ensemble.train_limit, seed=seed)
+    who = SweepMember(pipeline=SWEEP, sweep=SWEEP, member=member, where=SWEEP, train_limit=dropout_ensemble.train_limit, seed=seed)
     summary, trained = train_member(data, model_spec, config, augmentation, who)
     model, standardiser = trained.model, trained.standardiser
     device = config.device

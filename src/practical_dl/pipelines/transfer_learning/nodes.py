@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from functools import partial
@@ -30,8 +29,8 @@ from practical_dl.methods.transfer import (
 from practical_dl.pipelines.transfer_learning.figures import transfer_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import Report, render_report
-from practical_dl.project.trainer import Member, Network, TrainingData, train_classifier
-from practical_dl.project.training_setup import state_dict_for_saving
+from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
+from practical_dl.project.training_setup import file_identity, state_dict_for_saving, tensors_identity
 
 logger = logging.getLogger(__name__)
 
@@ -133,15 +132,6 @@ class TransferRunSummary(BaseModel):
     parameters: int
 
 
-def weights_digest(state: dict[str, torch.Tensor]) -> str:
-    """A short digest of a state dict's tensors, for a checkpoint's fingerprint."""
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def _classes_subset(split: Split, classes: list[int]) -> Split:
     """The images of ``classes``, labels remapped to 0..len(classes)-1 in the order given."""
     mapping = np.full(256, -1, dtype=np.int64)
@@ -208,10 +198,52 @@ def pretrain_source_model(
         {"name": "project_vgg", "num_classes": classes, "widths": list(widths)},
     )
     data = TrainingData(source_train, None, _data_standardiser(source_train))
-    member = Member("source_task", label="source task", checkpoint="transfer_learning/source_task", where="transfer_learning.pretraining")
-    result = train_classifier(network, data, config, member).fit
+    who = RunIdentity(
+        name="source_task", label="source task", checkpoint="transfer_learning/source_task", where="transfer_learning.pretraining"
+    )
+    result = train_classifier(network, data, config, who).fit
     logger.info("Source task: final training accuracy %.4f", result.history[-1]["train_accuracy"])
     return state_dict_for_saving(result.model)
+
+
+def _accuracy(test: Split, config: TrainingSettings, model: torch.nn.Module, standardiser: Standardiser, fit: Any) -> dict[str, float]:
+    """A target run's accuracy on the target task's test images."""
+    logits = predict(model, test["images"], standardiser, device=config.device)
+    return {"target_test_accuracy": float((logits.argmax(1).numpy() == test["labels"]).mean())}
+
+
+def _run_settings(
+    params: TransferLearningParameters, training_defaults: TrainingSettings, strategy: str, images: int
+) -> tuple[TrainingSettings, float]:
+    """A target run's training settings (its ``steps`` turned into epochs of ``images``) and its backbone's learning-rate factor."""
+    overrides = deep_merge(plain(params.training), plain(params.strategy_training.get(strategy)))
+    steps = int(overrides.pop("steps", 300))
+    backbone_lr_factor = float(overrides.pop("backbone_lr_factor", 1.0))
+    batch = int(overrides.get("batch_size", training_defaults.batch_size))
+    overrides["epochs"] = max(1, math.ceil(steps * batch / images))
+    config = training_settings(training_defaults, overrides, where=f"transfer_learning.strategy_training.{strategy}")
+    return config, backbone_lr_factor
+
+
+def _target_network(
+    params: TransferLearningParameters,
+    strategy: str,
+    num_classes: int,
+    source_weights: dict[str, torch.Tensor],
+    backbone_lr_factor: float,
+) -> Network:
+    """The network of one target run, and what it is (the source weights' digest included, so a
+    checkpoint made from other source weights is not resumed)."""
+    pretrained_here = params.backbone.name == "project_vgg" and strategy != "scratch"
+    spec = {
+        "backbone": params.backbone.model_dump(),
+        "strategy": strategy,
+        "num_classes": num_classes,
+        "backbone_lr_factor": backbone_lr_factor,
+        "source_weights": tensors_identity(source_weights) if pretrained_here else None,
+        "weights_file": file_identity(params.backbone.weights_path) if params.backbone.weights_path else None,
+    }
+    return Network(partial(_transfer_network, params, strategy, num_classes, source_weights, backbone_lr_factor), spec)
 
 
 def _transfer_network(
@@ -260,42 +292,30 @@ def train_transfer_run(
 ) -> TransferRunSummary:
     """One strategy on one labelled-data budget, in a child MLflow run; scored on the target test set."""
     backbone = params.backbone
-    overrides = deep_merge(plain(params.training), plain(params.strategy_training.get(strategy)))
-    steps = int(overrides.pop("steps", 300))
-    backbone_lr_factor = float(overrides.pop("backbone_lr_factor", 1.0))
     data = per_class_subset(target_train, budget, params.seed)
     n = len(data["labels"])
-    batch = int(overrides.get("batch_size", training_defaults.batch_size))
-    overrides["epochs"] = max(1, math.ceil(steps * batch / n))
-    where = f"transfer_learning.strategy_training.{strategy}"
-    config = training_settings(training_defaults, overrides, where=where)
+    config, backbone_lr_factor = _run_settings(params, training_defaults, strategy, n)
     num_classes = int(target_train["labels"].max()) + 1
     own_stats = backbone.name == "project_vgg"  # torchvision backbones normalise inputs themselves
     standardiser = _data_standardiser(target_train) if own_stats else Standardiser.identity(data["images"].shape[1])
     name = f"{strategy}/{budget}"
-    member = Member(
-        name,
+    who = RunIdentity(
+        name=name,
         tags={"experiment": "transfer_learning", "strategy": strategy, "budget": str(budget), "backbone": backbone.name},
         params={
             "backbone": backbone.model_dump(exclude_unset=True),  # the block as the parameters give it
-            "images": n,
             "backbone_lr_factor": backbone_lr_factor,
         },
+        count_param="images",
+        metric_keys=None,
         checkpoint=f"transfer_learning/{name}",
-        where=where,
+        where=f"transfer_learning.strategy_training.{strategy}",
     )
-    spec = {
-        "backbone": backbone.model_dump(),
-        "strategy": strategy,
-        "num_classes": num_classes,
-        "backbone_lr_factor": backbone_lr_factor,
-        "source_weights": weights_digest(source_weights) if own_stats and strategy != "scratch" else None,
-    }
-    network = Network(partial(_transfer_network, params, strategy, num_classes, source_weights, backbone_lr_factor), spec)
-    trained = train_classifier(network, TrainingData(data, None, standardiser), config, member)
-    logits = predict(trained.model, target_test["images"], standardiser, device=config.device)
-    accuracy = float((logits.argmax(1).numpy() == target_test["labels"]).mean())
-    trained.run.log_metrics({"target_test_accuracy": accuracy})
+    network = _target_network(params, strategy, num_classes, source_weights, backbone_lr_factor)
+    trained = train_classifier(
+        network, TrainingData(data, None, standardiser), config, who, evaluate=partial(_accuracy, target_test, config)
+    )
+    accuracy = trained.scores["target_test_accuracy"]
     result = trained.fit
     logger.info("%s (%d labelled images, %d epochs): target test accuracy %.2f%%", name, n, config.epochs, 100 * accuracy)
     return TransferRunSummary(

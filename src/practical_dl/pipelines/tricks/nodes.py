@@ -115,7 +115,9 @@ def train_sweep_member(
     data = SweepData(train_split, validation_split, test_split, standardisation_stats)
     where = f"tricks.sweeps.{sweep}.members.{member}"
     value = tricks.sweeps[sweep].members[member].value
-    who = SweepMember("tricks", sweep, member, where=where, train_limit=tricks.train_limit, seed=tricks.seed, value=value)
+    who = SweepMember(
+        pipeline="tricks", sweep=sweep, member=member, where=where, train_limit=tricks.train_limit, seed=tricks.seed, value=value
+    )
     summary, _ = train_member(data, model, config, augmentation, who)
     return summary
 
