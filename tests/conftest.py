@@ -32,16 +32,9 @@ SHARED_FOLDERS = ("tests/integration/explored/",)
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist hands out whole modules (and :data:`SHARED_FOLDERS` whole), so that module and
     session fixtures are built once per suite, not once per worker."""
-    from xdist.scheduler import LoadScopeScheduling
+    from tests.upstream import module_scheduler
 
-    config.option.loadscopereorder = False  # keep the order of pytest_collection_modifyitems: the longest first
-
-    class ModuleScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::")[0]
-            return next((folder for folder in SHARED_FOLDERS if module.startswith(folder)), module)
-
-    return ModuleScheduling(config, log)
+    return module_scheduler(config, log, SHARED_FOLDERS)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects

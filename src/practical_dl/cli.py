@@ -42,10 +42,20 @@ def check_pipeline_names(names: list[str]) -> None:
         )
 
 
-def user_error(exc: BaseException) -> BaseException | None:
-    """The user's mistake behind ``exc`` (itself, or what it was raised from), if it is one."""
+def user_error(exc: BaseException, scope: list[str] | None = None) -> BaseException | None:
+    """The user's mistake behind ``exc`` (itself, or what it was raised from), if it is one.
+
+    Kedro's failed validation of typed parameters is told in the project's words
+    (:func:`~practical_dl.project.context.parameter_error`, the pipelines in ``scope``; None: all).
+    """
+    from kedro.validation.exceptions import ParameterValidationError
+
+    from practical_dl.project.context import load_project_parameters, parameter_error
+
     seen = set()
     while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ParameterValidationError):
+            return parameter_error(load_project_parameters(), scope, exc)
         if isinstance(exc, USER_ERRORS):
             return exc
         seen.add(id(exc))
@@ -67,13 +77,15 @@ def cli() -> None:
 @click.option("--verbose", is_flag=True, default=False, help="On a mistake, show the whole traceback instead of a short message.")
 def run(verbose: bool, **kwargs: Any) -> Any:
     verbose = verbose or os.environ.get("PRACTICAL_DL_VERBOSE", "") not in ("", "0")
+    names: list[str] = []
     try:
         if not verbose:
             _quiet_kedro_validation()
-        check_pipeline_names(list(kwargs.get("pipelines") or []) + ([kwargs["pipeline"]] if kwargs.get("pipeline") else []))
+        names = list(kwargs.get("pipelines") or []) + ([kwargs["pipeline"]] if kwargs.get("pipeline") else [])
+        check_pipeline_names(names)
         return kedro_run.callback(**kwargs)
     except Exception as exc:
-        mistake = user_error(exc)
+        mistake = user_error(exc, None if not names or "__default__" in names else names)
         if verbose or mistake is None:
             raise
         click.secho(f"Error: {mistake}", fg="red", err=True)

@@ -80,10 +80,8 @@ def test_every_parameter_input_of_every_node_is_typed(monkeypatch):
     for name, pipeline in _pipelines(monkeypatch, None):
         for node in pipeline.nodes:
             hints = typing.get_type_hints(node.func)
-            if isinstance(node._inputs, dict):
-                arguments = list(node._inputs)
-            else:
-                arguments = [p.name for p in inspect.signature(node.func).parameters.values() if p.kind != p.KEYWORD_ONLY]
+            # Kedro orders a node's inputs as its function's arguments (for list and dict inputs alike)
+            arguments = [p.name for p in inspect.signature(node.func).parameters.values() if p.kind != p.KEYWORD_ONLY]
             for argument, dataset in zip(arguments, node.inputs):
                 if dataset.startswith("params:"):
                     seen += 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
+import types
+import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -88,6 +90,24 @@ def overrides_of(cls: type[Settings], name: str | None = None, doc: str | None =
     model.__module__ = cls.__module__
     model.model_config["use_attribute_docstrings"] = True  # for hand-written subclasses, which have a source
     return model
+
+
+def unwrap_optional(annotation: Any) -> Any:
+    """``X`` for ``X | None`` (or ``Optional[X]``); any other annotation as it is."""
+    arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(arguments) == 1:
+        return arguments[0]
+    return annotation
+
+
+def nested_value(params: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """``(True, value)`` of a dotted ``key`` (``simplenet.training``) in nested ``params``, ``(False, None)`` when absent."""
+    value: Any = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def deep_merge(base: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:

@@ -26,8 +26,7 @@ _active_parameters: dict[str, Any] | None = None
 
 
 class ProjectContext(KedroContext):
-    """Kedro's context, which also hands its config loader to the pipeline factories and words a
-    failed validation of typed parameters in the project's terms."""
+    """Kedro's context, which also hands its config loader to the pipeline factories."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -36,32 +35,24 @@ class ProjectContext(KedroContext):
         _active_project = Path(self.project_path)
         _active_parameters = None
 
-    def _get_validated_params(self) -> dict[str, Any]:
-        """Kedro's validated parameters; a failure raises :class:`~practical_dl.core.params.ParameterError`
-        with one line per mistake (``invalid parameter simplenet.training.lr: must be > 0, got -1``)."""
-        from kedro.validation.exceptions import ParameterValidationError
-
-        try:
-            return super()._get_validated_params()
-        except ParameterValidationError as exc:
-            raise parameter_error(self.config_loader["parameters"], self._pipelines_to_validate, exc) from None
-
 
 def parameter_error(raw: dict[str, Any], scope: list[str] | None, failure: Exception) -> Exception:
-    """The project's message for Kedro's failed validation: each typed block validated again by its type."""
+    """The project's words for Kedro's failed validation of typed parameters (a
+    ``ParameterValidationError``): one line per mistake, each typed block of the pipelines in
+    ``scope`` (None: all) validated again by its type
+    (``invalid parameter simplenet.training.lr: must be > 0, got -1``)."""
     from kedro.framework.project import pipelines
     from kedro.validation.type_extractor import TypeExtractor
-    from kedro.validation.utils import _MISSING, _unwrap_optional, resolve_nested_dict_path
     from pydantic import BaseModel
 
-    from practical_dl.core.params import ParameterError, settings_from_params
+    from practical_dl.core.params import ParameterError, nested_value, settings_from_params, unwrap_optional
 
-    names = list(pipelines) if scope is None else scope
+    names = [name for name in pipelines if not name.startswith("__")] if scope is None else scope
     requirements = TypeExtractor({name: pipelines[name] for name in names}).extract_types_from_pipelines()
     lines = []
     for key, expected in requirements.items():
-        value, model = resolve_nested_dict_path(raw, key), _unwrap_optional(expected)
-        if value is _MISSING or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        (found, value), model = nested_value(raw, key), unwrap_optional(expected)
+        if not found or not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         try:
             settings_from_params(model, value, key)
@@ -88,12 +79,25 @@ def existing_datasets(names: list[str], project_path: Path | None = None) -> lis
     """Those of the catalog entries ``names`` whose data exist now (e.g. which models have been
     trained), for pipelines whose default is "whatever has been made". The catalog is built from
     the configuration without Kedro's hooks: nothing is loaded, written or tracked."""
-    from kedro.framework.context.context import _convert_paths_to_absolute_posix
     from kedro.io import DataCatalog
 
     loader, root = _loader_and_root(project_path)
-    catalog = DataCatalog.from_config(_convert_paths_to_absolute_posix(project_path=root, conf_dictionary=loader["catalog"]))
+    catalog = DataCatalog.from_config(_absolute_paths(loader["catalog"], root))
     return [name for name in names if catalog.exists(name)]
+
+
+def _absolute_paths(conf: Any, root: Path) -> Any:
+    """The catalog's configuration with every relative local ``filepath`` / ``path`` under ``root``."""
+    if isinstance(conf, dict):
+        return {
+            key: str(root / value) if key in ("filepath", "path") and _is_relative_local(value) else _absolute_paths(value, root)
+            for key, value in conf.items()
+        }
+    return conf
+
+
+def _is_relative_local(value: Any) -> bool:
+    return isinstance(value, str) and "://" not in value and not Path(value).is_absolute()
 
 
 def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from practical_dl.core.params import unwrap_optional
+
 PAGE = Path("docs/parameters.md")
 HEADER = """# Parameters
 
@@ -32,7 +34,6 @@ def typed_blocks(project: Path) -> dict[str, type[BaseModel]]:
     """``{parameter key: type}`` for every typed ``params:`` input of every pipeline of the project."""
     from kedro.framework.startup import bootstrap_project
     from kedro.validation.type_extractor import TypeExtractor
-    from kedro.validation.utils import _unwrap_optional
 
     import practical_dl.pipelines as package
 
@@ -42,7 +43,7 @@ def typed_blocks(project: Path) -> dict[str, type[BaseModel]]:
         for module in pkgutil.iter_modules(package.__path__)
     }
     found = TypeExtractor(pipelines).extract_types_from_pipelines()
-    return {key: _unwrap_optional(kind) for key, kind in sorted(found.items())}
+    return {key: unwrap_optional(kind) for key, kind in sorted(found.items())}
 
 
 def _type_text(schema: dict[str, Any], defs: dict[str, Any]) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 from kedro.io.core import Version
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 
+from practical_dl.project.upstream import use_catalog_version
+
 
 class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
     """Example::
@@ -41,6 +43,4 @@ class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
         instance = MlflowArtifactDataset.__new__(
             MlflowArtifactDataset, dataset=config, run_id=run_id, artifact_path=artifact_path, credentials=credentials, metadata=metadata
         )
-        if version is not None:
-            instance._version = version
-        return instance
+        return use_catalog_version(instance, version) if version is not None else instance

@@ -12,30 +12,29 @@ class MissingInputError(RuntimeError):
     """An input of the pipeline has not been produced yet."""
 
 
-def producing_pipelines(dataset: str) -> list[str]:
+def producing_pipelines(dataset: str, requested: list[str] | None = None) -> list[str]:
     """Names of the project's registered pipelines that output ``dataset``.
 
-    Asks Kedro's pipeline registry for every pipeline: ``kedro run --pipelines X`` has asked it for
-    ``X`` only, which is requested again afterwards.
+    Asks Kedro's pipeline registry for every pipeline, then for the ``requested`` ones again (what
+    this run asked for: ``kedro run --pipelines X`` has Kedro load ``X`` only).
     """
     from kedro.framework.project import pipelines as registry
 
-    requested = getattr(registry, "_requested_pipelines", None)  # what this run asked for (no public getter)
     registry.set_requested(None)
     try:
         found = {name: pipeline for name, pipeline in registry.items() if not name.startswith("__")}
     finally:
-        registry.set_requested(requested)
+        registry.set_requested(requested or None)
     return sorted(name for name, pipeline in found.items() if dataset in pipeline.all_outputs())
 
 
 def _where(catalog, name: str) -> str:
     """Where the catalog expects a raw input, for the message that says it is missing."""
     try:
-        described = catalog.get(name)._describe()
-    except Exception:  # an entry that cannot even be built: the catalog is the place to look
-        return "check conf/base/catalog.yml"
-    location = described.get("path") or described.get("filepath")
+        config = catalog.config_resolver.config.get(name) or catalog.config_resolver.resolve_pattern(name)
+    except Exception:  # an entry that cannot even be resolved: the catalog is the place to look
+        config = {}
+    location = config.get("path") or config.get("filepath")
     return f"put it at {location} (conf/base/catalog.yml)" if location else "check conf/base/catalog.yml"
 
 
@@ -54,7 +53,7 @@ class CheckInputsHook:
             return
         lines, made_by = [], {}
         for name in missing:
-            upstream = producing_pipelines(name)
+            upstream = producing_pipelines(name, run_params.get("pipeline_names"))
             if upstream:  # one line per pipeline to run, naming what it makes
                 made_by.setdefault(" or ".join(f"`kedro run --pipelines {p}`" for p in upstream), []).append(name)
             else:
