@@ -5,8 +5,10 @@ import json
 
 import pandas as pd
 import pytest
+from kedro.validation.exceptions import ParameterValidationError
 from mlflow.tracking import MlflowClient
 
+from practical_dl.project.context import load_project_parameters, parameter_error
 from tests.conftest import ROOT, run
 
 PARAM_KEYS = json.loads((ROOT / "tests" / "integration" / "fixtures" / "mlflow_param_keys.json").read_text())
@@ -67,8 +69,11 @@ def test_invalid_sweep_parameter_fails_before_any_member_runs(tricks_project):
             pipeline_names=["tricks"],
             runtime_params={"tricks": {"sweeps": {"dropout": {"members": {"on": {"model": {"options": {"dropuot": 0.5}}}}}}}},
         )
-    with pytest.raises(ValueError, match=r"invalid parameter augmentation\.rotation_degrees: must be >= 0, got -1"):
+    # Kedro refuses the run; the project words its error (as `kedro run` prints it, practical_dl.cli)
+    with pytest.raises(ParameterValidationError) as failed:
         run(tricks_project, pipeline_names=["augmentation"], runtime_params={"augmentation": {"rotation_degrees": -1}})
+    with pytest.raises(ValueError, match=r"invalid parameter augmentation\.rotation_degrees: must be >= 0, got -1"):
+        raise parameter_error(load_project_parameters(), ["augmentation"], failed.value)
 
 
 def test_batch_lr_grid_report_heat_map_and_runs(tricks_project):
