@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -50,6 +51,35 @@ def test_a_lone_request_does_not_wait_out_the_window():
         return took
 
     assert run(scenario) < 2.0  # far below the 5 s window
+
+
+def test_a_busy_batcher_takes_what_waits_and_goes_without_waiting_out_the_window():
+    calls: list[list[str]] = []
+    release = threading.Event()
+
+    def process(items):
+        calls.append(list(items))
+        release.wait(10)  # the first batch is slow: the next items wait in the queue meanwhile
+        return items
+
+    async def scenario():
+        batcher = MicroBatcher(process, max_batch=8, window_s=5.0)
+        await batcher.start()
+        first = [asyncio.ensure_future(batcher.submit(x)) for x in "ab"]
+        while not calls:
+            await asyncio.sleep(0.01)
+        waiting = [asyncio.ensure_future(batcher.submit(x)) for x in "cd"]
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        release.set()
+        assert await asyncio.gather(*first, *waiting) == list("abcd")
+        took = loop.time() - start
+        await batcher.stop()
+        return took
+
+    assert run(scenario) < 2.0  # far below the 5 s window: c and d were waiting, so their batch went at once
+    assert calls == [["a", "b"], ["c", "d"]]
 
 
 def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on():
@@ -123,7 +153,7 @@ def test_the_page_answers_a_drawing_alike_alone_and_in_a_batch_with_bad_ones():
 
 
 def test_a_drawing_that_breaks_the_preparation_fails_alone(monkeypatch):
-    import practical_dl.serving.demo.app as page
+    import practical_dl.serving.demo.drawings as page
 
     real = page.read_drawing
     monkeypatch.setattr(page, "read_drawing", lambda image: (_ for _ in ()).throw(KeyError("bug")) if image == "boom" else real(image))

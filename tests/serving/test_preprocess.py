@@ -250,3 +250,73 @@ def test_formats_outside_the_accepted_ones_are_not_decoded(fmt):
     with pytest.raises(ImageRejected) as rejected:
         prepare_digit(encode(draw(size=(64, 64), box=(10, 10, 50, 50), width=5), fmt))
     assert rejected.value.status == "unreadable" and "accepted formats" in rejected.value.reason
+
+
+# --------------------------------------------------------------------------- the 8-bit path: the same numbers as before
+
+
+def test_every_image_is_prepared_as_before_the_8_bit_path():
+    """520 images (the page's canvases, photos and scans, large canvases, arrays, the samples) give the
+    28x28 digit and polarity that commit 7a62f51's preparation gave them, to the bit."""
+    from tests.serving.many_digits import FIXTURE, fingerprint, many_digits
+
+    before = np.load(FIXTURE)
+    made = list(many_digits())
+    assert [fingerprint(source) for _, source in made] == list(before["fingerprints"]), "the images differ from the fixture's"
+    for k, (kind, source) in enumerate(made):
+        prepared = prepare_digit(source)
+        assert before["statuses"][k] == "ok", (k, kind)
+        assert prepared.inverted == before["inverted"][k], (k, kind)
+        np.testing.assert_array_equal(prepared.image, before["images"][k], err_msg=f"image {k} ({kind})")
+
+
+def test_the_8_bit_path_is_the_float_recipe_to_the_bit():
+    """On 8-bit images the ink comes from histograms and a table of 256 levels; the float recipe gives the same numbers."""
+    from practical_dl.serving.preprocess import LEVELS, _ink_bright_on_black, _ink_table, _load
+    from tests.serving.many_digits import many_digits
+
+    checked = 0
+    for kind, source in many_digits(count=40):
+        grey, _, _ = _load(source, 40_000_000, keep_steps=False)
+        assert grey.dtype == np.uint8, kind
+        table, inverted = _ink_table(grey)
+        ink, inverted_float = _ink_bright_on_black(LEVELS[grey])
+        assert inverted == inverted_float, kind
+        np.testing.assert_array_equal(table[grey], ink, err_msg=kind)
+        checked += 1
+    rng = np.random.default_rng(5)
+    for _ in range(40):  # noisy pages with a stroke: medians and percentiles over many distinct levels
+        page = np.clip(rng.normal(rng.uniform(80, 230), rng.uniform(1, 20), (90, 120)), 0, 255).astype(np.uint8)
+        page[30:60, 20:100] = rng.integers(0, 40)
+        table, inverted = _ink_table(page)
+        ink, inverted_float = _ink_bright_on_black(LEVELS[page])
+        assert inverted == inverted_float
+        np.testing.assert_array_equal(table[page], ink)
+        checked += 1
+    assert checked == 40 * 3 + 14 + 3 + 10 + 40
+
+
+def test_histogram_medians_and_percentiles_are_numpys():
+    from practical_dl.serving.preprocess import LEVELS, _median, _percentiles
+
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 3, 4, 7, 100, 1001, 5000):
+        for _ in range(20):
+            levels = rng.integers(0, 256, size) if size < 100 else rng.binomial(255, rng.uniform(0.05, 0.95), size)
+            counts = np.bincount(levels, minlength=256)
+            values = LEVELS[levels]
+            assert _median(LEVELS, counts) == np.median(values)
+            assert _median(1.0 - LEVELS, counts) == np.median(1.0 - values)
+            q = [0.05, 99.95, 50, 12.5]
+            np.testing.assert_array_equal(_percentiles(LEVELS, counts, q), np.percentile(values, q))
+
+
+def test_8_bit_arrays_and_steps_take_the_8_bit_path(reference):
+    grey = np.asarray(draw().convert("L"))
+    prepared = prepare_digit(grey, keep_steps=True)
+    np.testing.assert_array_equal(prepared.image, reference.image)
+    np.testing.assert_array_equal(prepared.steps["grey"], grey)  # the levels are the grey step, unchanged
+    as_floats = prepare_digit(grey.astype(np.float32) / 255.0, keep_steps=True)  # the float recipe
+    for name in STEP_NAMES[1:]:
+        np.testing.assert_array_equal(prepared.steps[name], as_floats.steps[name], err_msg=name)
+    np.testing.assert_array_equal(naive_resize(grey), naive_resize(grey.astype(np.float32) / 255.0))

@@ -5,7 +5,8 @@ worker takes the first waiting item, gathers more until it has ``max_batch`` or 
 passed since the first, calls ``process`` once on the list in a thread of its own (so the event loop
 keeps answering meanwhile) and hands each caller its result. While a batch is processed the next
 one gathers in the queue, so under load batches grow by themselves; the window only helps at
-moderate load, and is skipped after a batch of one (a lone client is served at once).
+moderate load: it is skipped after a batch of one (a lone client is served at once) and when items
+already wait (a busy server takes them and goes, instead of idling for the window).
 
 ``process`` may prepare each item and then run the networks once on all of them: one thread doing
 all the CPU work of the batch does not fight other threads for the GIL (see docs/using-models.md,
@@ -18,6 +19,7 @@ Use it from async code::
     batcher = MicroBatcher(process, max_batch=32, window_s=0.003)
     await batcher.start()
     result = await batcher.submit(item)        # process([..., item, ...])[its index]
+    future = batcher.enqueue(item)             # the same, as a future (no coroutine, no task)
     await batcher.stop()
 """
 
@@ -93,16 +95,23 @@ class MicroBatcher:
 
     async def submit(self, item: Any) -> Any:
         """``process``'s result for ``item``, batched with whatever else waits."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: Any) -> asyncio.Future:
+        """The future of ``process``'s result for ``item`` (cancel it to leave the item out, if not yet taken)."""
         if not self.running or self._queue is None:
             raise RuntimeError("the micro-batcher is not running")
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
-        return await future
+        return future
 
     async def _gather(self) -> list[tuple[Any, asyncio.Future]]:
         assert self._queue is not None
         items = [await self._queue.get()]
-        window = self.window_s if self._last_size > 1 else 0.0  # after a batch of one: do not make a lone client wait
+        # wait for company only if none is there yet: after a batch of one a lone client does not wait, and when
+        # drawings already wait (the server is busy) the batch takes them and goes, its worker never idle for the window
+        backlog = not self._queue.empty()
+        window = self.window_s if self._last_size > 1 and not backlog else 0.0
         deadline = time.monotonic() + window
         while len(items) < self.max_batch:
             if not self._queue.empty():

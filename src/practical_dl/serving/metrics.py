@@ -2,13 +2,15 @@
 
 :class:`ServingMetrics` counts requests by route and status code, times them (a histogram per
 route), counts refusals by reason (413 ``too_large``, 503 ``overloaded``, 504 ``deadline_exceeded``)
-and records each forward pass's batch size and time. ``render()`` gives the text format that
-``GET /metrics`` serves (``CONTENT_TYPE``).
+records each batch's size and time, and shows the admission control's limit and the predictions in
+flight (:meth:`ServingMetrics.watch_admission`). ``render()`` gives the text format that ``GET /metrics``
+serves (``CONTENT_TYPE``). Counting a request costs a few dictionary lookups: the labelled series are
+looked up once per route and status, not per request (a refused request is counted too).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Status codes that mean "refused before the work", and the reason label they count under.
@@ -38,17 +40,31 @@ class ServingMetrics:
         )
         self.batch_seconds = Histogram(
             f"{prefix}_batch_duration_seconds",
-            "time of one forward pass of every classifier",
+            "time of one batch: preparing its drawings, the forward pass of every classifier and the answers",
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.prefix = prefix
+        self._series: dict[tuple[str, int], tuple] = {}
+
+    def watch_admission(self, admission) -> None:
+        """Gauges of an :class:`~practical_dl.serving.demo.limits.Admission`, read when the metrics are scraped."""
+        limit = Gauge(f"{self.prefix}_admission_limit", "most predictions in flight the server admits now", registry=self.registry)
+        limit.set_function(admission.limit)
+        in_flight = Gauge(f"{self.prefix}_in_flight", "predictions admitted and not yet answered", registry=self.registry)
+        in_flight.set_function(lambda: admission.in_flight)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        self.requests.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
-        if status in REFUSALS:
-            self.refused.labels(REFUSALS[status]).inc()
+        series = self._series.get((route, status))
+        if series is None:
+            refused = self.refused.labels(REFUSALS[status]) if status in REFUSALS else None
+            series = self._series[(route, status)] = (self.requests.labels(route, str(status)), self.latency.labels(route), refused)
+        requests, latency, refused = series
+        requests.inc()
+        latency.observe(seconds)
+        if refused is not None:
+            refused.inc()
 
     def observe_batch(self, size: int, seconds: float) -> None:
         """Record one forward pass of ``size`` images."""

@@ -6,10 +6,11 @@
 * ``POST /api/predict`` with ``{"image": "<data URL or base64 of a PNG>"}``: the drawing prepared by
   :func:`practical_dl.serving.inference.prepare_inputs` (the MNIST recipe, as in the ``predict``
   pipeline and the MLflow model) and classified by every model, batched with concurrent requests
-  (:mod:`practical_dl.serving.batching`). 200: status ``ok`` with ``input28`` and each model's
-  probabilities, or ``no_ink`` (a blank canvas). Refused with ``{"status", "reason"}``: 413 (body
-  over the limit), 422 (``unreadable``, ``empty``, ``too_large``, ``invalid_request``), 503
-  (``overloaded``, with Retry-After), 504 (``deadline_exceeded``), 401 (``unauthorized``, with ``--token``);
+  (:mod:`practical_dl.serving.batching`) in worker processes (:mod:`practical_dl.serving.demo.worker`).
+  200: status ``ok`` with ``input28`` and each model's probabilities, or ``no_ink`` (a blank canvas).
+  Refused with ``{"status", "reason"}``: 413 (body over the limit), 422 (``unreadable``, ``empty``,
+  ``too_large``, ``invalid_request``), 503 (``overloaded``, with Retry-After: admission control,
+  :mod:`practical_dl.serving.demo.limits`), 504 (``deadline_exceeded``), 401 (``unauthorized``, with ``--token``);
 * ``GET /healthz`` (alive), ``GET /readyz`` (models loaded and the batcher running, else 503),
   ``GET /metrics`` (Prometheus), ``GET /openapi.json`` (every answer's schema).
 
@@ -20,20 +21,17 @@ model from ``data/06_models`` and runs uvicorn on 127.0.0.1:8000 (limits and bat
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import functools
 import gc
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -41,22 +39,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from practical_dl.models.classifier import DigitClassifier, latest_classifier_file, load_classifier
 from practical_dl.serving.batching import MicroBatcher
-from practical_dl.serving.demo.limits import BodySizeLimit, ConcurrencyLimit, Limits, within_deadline
-from practical_dl.serving.demo.request_id import RequestContext, RequestIdFilter
+from practical_dl.serving.demo.drawings import predict_drawings
+from practical_dl.serving.demo.limits import Admission, AdmissionControl, BodySizeLimit, Limits, within_deadline
+from practical_dl.serving.demo.request_id import RequestContext, RequestIdFilter, RequestRecorder
 from practical_dl.serving.demo.schemas import (
-    STATUS_NO_INK,
     Health,
     ModelInfo,
     ModelList,
-    ModelPrediction,
     Prediction,
     PredictRequest,
     Problem,
     Refusal,
     problem_responses,
 )
-from practical_dl.serving.demo.security import BearerToken, SecurityHeaders, exposure_problem
-from practical_dl.serving.inference import INVERTED_NOTE, PreparedInput, prepare_inputs, probabilities_per_image
+from practical_dl.serving.demo.security import SECURITY_HEADERS, BearerToken, SecurityHeaders, exposure_problem
+from practical_dl.serving.demo.worker import PredictionWorkers, usable_cores
 from practical_dl.serving.metrics import CONTENT_TYPE, ServingMetrics
 
 logger = logging.getLogger(__name__)
@@ -91,79 +88,18 @@ def page_html() -> str:
     return package_file(PAGE)
 
 
-def decode_image(value: str) -> bytes:
-    """The bytes of a data URL (``data:image/png;base64,...``) or of plain base64; raises ValueError."""
-    if value.startswith("data:"):
-        header, sep, value = value.partition(",")
-        if not sep or not header.endswith(";base64"):
-            raise ValueError("not a readable image: a data URL that is not base64-encoded")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("not a readable image: the image is not valid base64") from None
+class PageApp(FastAPI):
+    """FastAPI with the page's admission control in front of everything, FastAPI's own work included: a request
+    refused for overload costs the reading of its headers and two prepared messages (docs/using-models.md)."""
 
+    admission_gate: AdmissionControl | None = None
+    authorised: Callable[[dict], bool] | None = None  # with a token: requests without it go on to get their 401
 
-def read_drawing(image: str) -> PreparedInput:
-    """One drawing (a data URL or base64) prepared for the networks, or a 422 :class:`Refusal` saying why not.
-
-    A blank canvas is not refused: it comes back with status ``no_ink``."""
-    try:
-        data = decode_image(image)
-    except ValueError as exc:
-        raise Refusal(422, "unreadable", str(exc)) from None
-    item = prepare_inputs({"drawing": data})[0]
-    if not item.ok and item.status != STATUS_NO_INK:
-        raise Refusal(422, item.status, item.reason)
-    return item
-
-
-def answer(classifiers: Mapping[str, DigitClassifier], item: PreparedInput, probabilities: Mapping[str, np.ndarray] | None) -> Prediction:
-    """The 200 answer for a prepared drawing and each model's probabilities (None for ``no_ink``)."""
-    if not item.ok or probabilities is None:
-        return Prediction(status=STATUS_NO_INK, reason=item.reason, input28=None, models=[])
-    models = []
-    for name, classifier in classifiers.items():
-        p = probabilities[name]
-        classes = classifier.class_names
-        models.append(
-            ModelPrediction(
-                name=name,
-                label=classifier.label,
-                class_names=classes,
-                prediction=classes[int(np.argmax(p))],
-                probabilities=p.tolist(),
-            )
-        )
-    reason = INVERTED_NOTE if item.prepared.inverted else ""
-    return Prediction(status="ok", reason=reason, input28=item.prepared.image.tolist(), models=models)
-
-
-def _read_or_refuse(image: str) -> PreparedInput | Refusal:
-    try:
-        return read_drawing(image)
-    except Refusal as refusal:
-        return refusal
-    except Exception:  # a bug, not the client's fault: this drawing fails, the rest of its batch does not
-        logger.exception("preparing a drawing failed")
-        return Refusal(500, "error", "the server failed to prepare this image")
-
-
-def predict_drawings(
-    classifiers: Mapping[str, DigitClassifier], images: list[str], pool: ThreadPoolExecutor | None = None
-) -> list[bytes | Refusal]:
-    """For each drawing, the JSON of its 200 answer or the :class:`Refusal` why not; the networks run once on
-    all readable drawings (what the page's micro-batcher calls, in its thread). ``pool``: prepare the drawings in
-    its threads (Pillow's decoding releases the GIL), else one after the other."""
-    items = list(pool.map(_read_or_refuse, images)) if pool is not None and len(images) > 1 else [_read_or_refuse(i) for i in images]
-    ready = [item for item in items if isinstance(item, PreparedInput) and item.ok]
-    rows = iter(probabilities_per_image(classifiers, np.stack([item.prepared.image for item in ready])) if ready else [])
-    answers: list[bytes | Refusal] = []
-    for item in items:
-        if isinstance(item, Refusal):
-            answers.append(item)
-        else:
-            answers.append(answer(classifiers, item, next(rows) if item.ok else None).model_dump_json().encode())
-    return answers
+    async def __call__(self, scope, receive, send) -> None:
+        gate = self.admission_gate
+        if gate is None or scope["type"] != "http" or (self.authorised is not None and not self.authorised(scope)):
+            return await super().__call__(scope, receive, send)
+        await gate(scope, receive, send)
 
 
 def _validation_reason(exc: RequestValidationError) -> str:
@@ -180,9 +116,13 @@ def create_app(
     max_batch: int = DEFAULT_MAX_BATCH,
     batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
     token: str | None = None,
+    workers: int = 0,
 ) -> FastAPI:
     """The page and its API around ``{model name: classifier}`` (shown in this order), with the
-    limits, batching and (optional) bearer token given. The batcher runs while the app's lifespan does."""
+    limits, batching and (optional) bearer token given. The predictions run while the app's lifespan
+    does: with ``workers`` = 0 in a batcher thread of this process, else in that many worker processes
+    (:class:`~practical_dl.serving.demo.worker.PredictionWorkers`; ``practical-dl-demo`` runs one per
+    core)."""
     if not classifiers:
         raise ValueError("the draw-a-digit page needs at least one classifier")
     classifiers = dict(classifiers)
@@ -192,15 +132,29 @@ def create_app(
     html = page_html()
     static = {path: (package_file(name), media_type) for path, (name, media_type) in STATIC.items()}
     metrics = ServingMetrics()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    # one thread per further core prepares drawings beside the batcher's: on one core, threads would only take turns at the GIL
-    pool = ThreadPoolExecutor(max_workers=min(cores, 8), thread_name_prefix="prepare-drawings") if cores > 1 else None
-    batcher = MicroBatcher(
-        functools.partial(predict_drawings, classifiers, pool=pool),
-        max_batch=max_batch,
-        window_s=batch_window_ms / 1000,
-        on_batch=metrics.observe_batch,
-    )
+    admission = Admission(limits.max_concurrent, limits.wait_target_s, max_batch, max(1, workers), limits.refusals_per_answer)
+    metrics.watch_admission(admission)
+
+    def observe_batch(size: int, seconds: float) -> None:
+        metrics.observe_batch(size, seconds)
+        admission.observe_batch(size, seconds)
+
+    batcher: MicroBatcher | PredictionWorkers
+    if workers > 0:
+        threads = max(1, min(usable_cores() // workers, 8))  # the cores not taken by other workers prepare drawings
+        batcher = PredictionWorkers(
+            classifiers, workers, max_batch=max_batch, window_s=batch_window_ms / 1000, on_batch=observe_batch, threads=threads
+        )
+    else:
+        # one thread per further core prepares drawings beside the batcher's: on one core, threads would only take turns at the GIL
+        threads = min(usable_cores(), 8)
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prepare-drawings") if threads > 1 else None
+        batcher = MicroBatcher(
+            functools.partial(predict_drawings, classifiers, pool=pool),
+            max_batch=max_batch,
+            window_s=batch_window_ms / 1000,
+            on_batch=observe_batch,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -211,8 +165,8 @@ def create_app(
             await batcher.stop()
 
     # no /docs or /redoc: their pages load scripts from a CDN, and this page fetches nothing from the internet
-    app = FastAPI(title="practical-dl draw-a-digit page", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.batcher, app.state.metrics, app.state.limits = batcher, metrics, limits
+    app = PageApp(title="practical-dl draw-a-digit page", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.batcher, app.state.metrics, app.state.limits, app.state.admission = batcher, metrics, limits, admission
 
     @app.exception_handler(Refusal)
     async def refused(request, exc: Refusal) -> JSONResponse:
@@ -244,20 +198,17 @@ def create_app(
     def models() -> ModelList:
         return ModelList(models=[ModelInfo(name=name, label=c.label, class_names=c.class_names) for name, c in classifiers.items()])
 
-    async def predict_one(image: str) -> Response:
-        result = await batcher.submit(image)
-        if isinstance(result, Refusal):
-            raise result
-        # made from the Prediction model (which validated its fields) in the batcher's thread; FastAPI would encode it again
-        return Response(result, media_type="application/json")
-
     @app.post("/api/predict", response_model=Prediction, responses=problem_responses(400, *([401] if token else []), 413, 422, 503, 504))
     async def predict(request: PredictRequest) -> Response:
         if not batcher.running:
             raise Refusal(
                 503, "overloaded", "the server is not ready: its batcher is not running", {"Retry-After": str(limits.retry_after_s)}
             )
-        return await within_deadline(predict_one(request.image), limits.deadline_s)
+        result = await within_deadline(batcher.enqueue(request.image), limits.deadline_s)  # a future: no task of its own
+        if isinstance(result, Refusal):
+            raise result
+        # made from the Prediction model (which validated its fields) in the batcher's thread; FastAPI would encode it again
+        return Response(result, media_type="application/json")
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
@@ -273,13 +224,23 @@ def create_app(
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    # outermost last: the request id, log line and metrics see every answer, refusals included
-    app.add_middleware(ConcurrencyLimit, max_concurrent=limits.max_concurrent, paths={"/api/predict"}, retry_after_s=limits.retry_after_s)
+    # outermost last: the request id, log line and metrics see every answer
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     if token:
         app.add_middleware(BearerToken, token=token)
+        app.authorised = BearerToken(None, token).authorised
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestContext, metrics=metrics, routes=ROUTES)
+    recorder = RequestRecorder(metrics, ROUTES)
+    app.add_middleware(RequestContext, recorder=recorder)
+    # in front of all of them: admitted predictions are counted until answered, refusals recorded as the middleware would
+    app.admission_gate = AdmissionControl(
+        super(PageApp, app).__call__,
+        admission,
+        paths={"/api/predict"},
+        retry_after_s=limits.retry_after_s,
+        headers=[(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()],
+        on_refusal=recorder.refusal_headers,
+    )
     return app
 
 
@@ -330,10 +291,28 @@ def parser() -> argparse.ArgumentParser:
         "--max-concurrent",
         type=int,
         default=defaults.max_concurrent,
-        help="predictions in flight at once; more get 503 (default: %(default)s)",
+        help="predictions in flight at once, at most; more get 503 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--wait-target-ms",
+        type=float,
+        default=1000 * defaults.wait_target_s,
+        help="admit a prediction while the work ahead of it takes at most about this long; else 503 at once (default: %(default)s)",
     )
     p.add_argument(
         "--deadline", type=float, default=defaults.deadline_s, help="seconds a prediction may take; longer gets 504 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--refusals-per-answer",
+        type=float,
+        default=defaults.refusals_per_answer,
+        help="refusals (503) sent at once per drawing answered; more wait their turn, up to Retry-After (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(usable_cores(), 8),
+        help="worker processes that prepare and classify drawings; 0: a thread of the server (default: one per core, %(default)s)",
     )
     p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most drawings in one forward pass (default: %(default)s)")
     p.add_argument(
@@ -352,9 +331,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(problem, file=sys.stderr)
         sys.exit(2)
     try:
-        limits = Limits(max_body_bytes=args.max_body_bytes, max_concurrent=args.max_concurrent, deadline_s=args.deadline)
-        if args.max_batch < 1 or args.batch_window_ms < 0:
-            raise ValueError("--max-batch must be at least 1 and --batch-window-ms not negative")
+        limits = Limits(
+            max_body_bytes=args.max_body_bytes,
+            max_concurrent=args.max_concurrent,
+            wait_target_s=args.wait_target_ms / 1000,
+            refusals_per_answer=args.refusals_per_answer,
+            deadline_s=args.deadline,
+        )
+        if args.max_batch < 1 or args.batch_window_ms < 0 or args.workers < 0:
+            raise ValueError("--max-batch must be at least 1, and --batch-window-ms and --workers not negative")
     except ValueError as exc:
         print(f"practical-dl-demo: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -379,7 +364,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     logger.info(
         "draw-a-digit page with %s on http://%s:%d/ (Ctrl+C to stop)", ", ".join(c.label for c in classifiers.values()), host, args.port
     )
-    app = create_app(classifiers, limits, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms, token=args.token)
+    app = create_app(
+        classifiers,
+        limits,
+        max_batch=args.max_batch,
+        batch_window_ms=args.batch_window_ms,
+        token=args.token,
+        workers=args.workers,
+    )
     # what is loaded by now (torch, the networks, FastAPI) lives as long as the server: keep it out of the garbage
     # collector's full passes, whose pauses over it were the slowest answers under load (docs/benchmarks.md)
     gc.collect()

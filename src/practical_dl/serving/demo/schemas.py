@@ -78,7 +78,8 @@ def problem_responses(*codes: int) -> dict[int | str, dict]:
         401: "no or a wrong bearer token (only when the server was started with --token)",
         413: "the body is larger than the server's limit (--max-body-bytes)",
         422: "the body or the image cannot be read (status: invalid_request, unreadable, empty, too_large)",
-        503: "overloaded: too many requests in flight (--max-concurrent); retry after Retry-After seconds",
+        503: "overloaded: as many requests in flight as the server answers in time (--wait-target-ms, --max-concurrent); "
+        "retry after Retry-After seconds",
         504: "the request took longer than the server's deadline (--deadline)",
     }
     return {code: {"model": Problem, "description": descriptions[code]} for code in codes}

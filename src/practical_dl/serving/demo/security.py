@@ -60,19 +60,23 @@ class BearerToken:
         self.app = app
         self.expected = f"Bearer {token}".encode()
 
-    async def __call__(self, scope: dict[str, Any], receive, send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
-            return await self.app(scope, receive, send)
+    def authorised(self, scope: dict[str, Any]) -> bool:
+        """Whether the request carries the token (or needs none)."""
+        if not scope["path"].startswith(PROTECTED_PREFIXES):
+            return True
         given = next((v for k, v in scope.get("headers", ()) if k.lower() == b"authorization"), b"")
-        if not hmac.compare_digest(given, self.expected):
-            return await send_problem(
-                send,
-                401,
-                "unauthorized",
-                "this server needs 'Authorization: Bearer <token>' (the token it was started with; open the page as /#token=<token>)",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        await self.app(scope, receive, send)
+        return hmac.compare_digest(given, self.expected)
+
+    async def __call__(self, scope: dict[str, Any], receive, send) -> None:
+        if scope["type"] != "http" or self.authorised(scope):
+            return await self.app(scope, receive, send)
+        await send_problem(
+            send,
+            401,
+            "unauthorized",
+            "this server needs 'Authorization: Bearer <token>' (the token it was started with; open the page as /#token=<token>)",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 def is_loopback(host: str) -> bool:
