@@ -67,6 +67,46 @@ def test_refusals_beyond_the_budget_wait_their_turn_and_never_longer_than_retry_
     asyncio.run(scenario())
 
 
+def test_a_flood_of_refusals_leaves_no_debt_for_the_refusals_after_it(monkeypatch):
+    import practical_dl.serving.demo.limits as limits
+
+    waits: list[float] = []
+    clock = [1000.0]
+
+    async def no_sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(limits.asyncio, "sleep", no_sleep)
+    monkeypatch.setattr(limits.time, "monotonic", lambda: clock[0])
+
+    async def scenario():
+        admission = Admission(max_concurrent=1, wait_target_s=0.1, floor=1, refusals_per_answer=1)
+        admission.in_flight = 1
+        admission.observe_batch(1, 0.01)  # a budget of 100 refusals a second
+        gate = AdmissionControl(Recorder(), admission, paths={"/api/predict"}, retry_after_s=1)
+        for _ in range(BURST + 300):  # three seconds' worth of refusals at once
+            await call(gate, "POST", "/api/predict", b"{}", JSON)
+        assert max(waits) == 1
+        clock[0] += 1.01  # once Retry-After has passed, the schedule is clear again
+        waits.clear()
+        await call(gate, "POST", "/api/predict", b"{}", JSON)
+        assert waits == []
+
+    asyncio.run(scenario())
+
+
+def test_refusals_are_logged_once_a_second_with_their_number(caplog):
+    from practical_dl.serving.demo.request_id import RequestRecorder
+
+    recorder = RequestRecorder()
+    scope = {"type": "http", "method": "POST", "path": "/api/predict", "headers": [], "client": ("127.0.0.1", 1)}
+    with caplog.at_level("INFO", logger="practical_dl.serving.demo.access"):
+        for _ in range(1000):
+            recorder.refusal_headers(scope, 0.001)
+    lines = [r.getMessage() for r in caplog.records if "503" in r.getMessage()]
+    assert len(lines) == 1 and "(1 refused in" in lines[0]  # the first at once; the rest within the second wait their line
+
+
 class Recorder:
     """An ASGI app that answers 200 after ``release`` is set, remembering whether it read the body."""
 

@@ -187,7 +187,7 @@ class AdmissionControl:
         paths: Collection[str],
         retry_after_s: int = 1,
         headers: Collection[tuple[bytes, bytes]] = (),
-        on_refusal: Callable[[Scope], list[tuple[bytes, bytes]]] | None = None,
+        on_refusal: Callable[[Scope, float], list[tuple[bytes, bytes]]] | None = None,
     ) -> None:
         self.app = app
         self.admission = admission
@@ -220,7 +220,8 @@ class AdmissionControl:
         if interval <= 0:
             return
         now = time.monotonic()
-        self._next_refusal = max(now - BURST * interval, self._next_refusal) + interval
+        # the schedule runs at most Retry-After ahead: a flood leaves no debt that later refusals would pay
+        self._next_refusal = min(max(now - BURST * interval, self._next_refusal) + interval, now + self.retry_after_s)
         wait = self._next_refusal - now
         if wait > 0:
             await asyncio.sleep(min(wait, self.retry_after_s))
@@ -231,10 +232,12 @@ class AdmissionControl:
         admission = self.admission
         limit = admission.limit()
         if admission.in_flight >= limit:
+            # refused at the door; a paced refusal stays one (admitted after its wait, it would be an answer that late)
+            came = time.perf_counter()
             start, body = self._refusal(limit)
             await self._wait_for_turn()
             if self.on_refusal is not None:
-                start = {**start, "headers": [*start["headers"], *self.on_refusal(scope)]}
+                start = {**start, "headers": [*start["headers"], *self.on_refusal(scope, time.perf_counter() - came)]}
             await send(start)
             await send(body)
             return

@@ -46,6 +46,7 @@ class RequestRecorder:
         self._counter = itertools.count(1)
         self._refused = 0  # 503s not logged yet
         self._refused_since = time.monotonic()
+        self._refusal_line = -1.0  # when (time.monotonic) the last line on refusals was written
 
     def request_id(self, scope: dict[str, Any]) -> str:
         """The client's ``X-Request-ID`` if it is sane, else a new one."""
@@ -63,19 +64,21 @@ class RequestRecorder:
         if status != 503:
             access_logger.info('%s "%s %s" %d %.1f ms', client, scope["method"], path, status, 1000 * seconds)
             return
-        self._refused += 1
         now = time.monotonic()
-        if self._refused == 1 or now - self._refused_since >= 1.0:
+        if self._refused == 0:
+            self._refused_since = now
+        self._refused += 1
+        if now - self._refusal_line >= 1.0:  # the first refusal after a quiet second, then one line a second
             since = now - self._refused_since
             access_logger.info('%s "%s %s" 503 (%d refused in %.1f s)', client, scope["method"], path, self._refused, since)
-            self._refused, self._refused_since = 0, now
+            self._refused, self._refusal_line = 0, now
 
-    def refusal_headers(self, scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        """Record a request refused before the middleware (a 503 for overload); the header with its id."""
+    def refusal_headers(self, scope: dict[str, Any], seconds: float = 0.0) -> list[tuple[bytes, bytes]]:
+        """Record a request refused before the middleware (a 503 for overload, ``seconds`` after it came); the header with its id."""
         request_id = self.request_id(scope)
         token = REQUEST_ID.set(request_id)
         try:
-            self.record(scope, 503, 0.0)
+            self.record(scope, 503, seconds)
         finally:
             REQUEST_ID.reset(token)
         return [(b"x-request-id", request_id.encode())]

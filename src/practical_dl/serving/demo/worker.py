@@ -44,6 +44,8 @@ from practical_dl.serving.demo.schemas import Refusal
 logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct("!I")
+SHUT_DOWN = Refusal(503, "overloaded", "the server is shutting down")
+WORKER_LOST = Refusal(500, "error", "the process preparing this drawing stopped; send it again")
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
@@ -139,8 +141,9 @@ class PredictionWorkers:
     """``count`` worker processes that prepare and classify the page's drawings in batches (the interface of a MicroBatcher).
 
     ``submit(image)`` gives the bytes of the drawing's JSON answer or the :class:`Refusal` why not; ``on_batch`` is
-    called with each batch's size and the seconds its worker took. A worker that dies fails the drawings it had
-    in hand (RuntimeError) and gets none after; ``running`` (``/readyz``) is True while every worker answers."""
+    called with each batch's size and the seconds its worker took. A worker that dies answers the drawings it had
+    in hand with a 500 refusal, gets none after, and is replaced by a new one; ``running`` (``/readyz``) is True
+    while at least one worker answers."""
 
     def __init__(
         self,
@@ -163,11 +166,13 @@ class PredictionWorkers:
         self.threads = int(threads)
         self._workers: list[_Worker] = []
         self._ids = itertools.count()
+        self._stopping = False
+        self._restarts: set[asyncio.Task] = set()
 
     @property
     def running(self) -> bool:
-        """Whether every worker answers (``/readyz`` asks)."""
-        return bool(self._workers) and all(worker.alive for worker in self._workers)
+        """Whether at least one worker answers (``/readyz`` asks)."""
+        return any(worker.alive for worker in self._workers)
 
     @property
     def pids(self) -> list[int]:
@@ -178,30 +183,38 @@ class PredictionWorkers:
         """Start the workers and wait until each has loaded the classifiers."""
         if self._workers:
             return
-        context = multiprocessing.get_context("spawn")  # not fork: torch's thread pools do not survive it
-        readers = []
-        for k in range(self.count):
-            ours, theirs = socket.socketpair()
-            process = context.Process(
-                target=_serve,
-                args=(theirs, self.classifiers_pickle, self.max_batch, self.window_s, self.threads),
-                name=f"practical-dl-demo-worker-{k}",
-                daemon=True,
-            )
-            process.start()
-            theirs.close()
-            reader, writer = await asyncio.open_connection(sock=ours)
-            self._workers.append(_Worker(process, writer))
-            readers.append(reader)
+        self._stopping = False
         try:
-            for reader in readers:
-                await asyncio.wait_for(_read_frame(reader), self.start_timeout_s)  # ("ready", pid)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            for k in range(self.count):
+                self._workers.append(await self._spawn(k))
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             await self.stop()
             raise RuntimeError("the page's worker processes did not start") from None
-        loop = asyncio.get_running_loop()
-        for worker, reader in zip(self._workers, readers):
-            worker.reader_task = loop.create_task(self._read(worker, reader), name=f"answers-of-{worker.process.name}")
+
+    async def _spawn(self, k: int) -> _Worker:
+        """Worker ``k``, started and its classifiers loaded, its answers read by a task of its own."""
+        context = multiprocessing.get_context("spawn")  # not fork: torch's thread pools do not survive it
+        ours, theirs = socket.socketpair()
+        process = context.Process(
+            target=_serve,
+            args=(theirs, self.classifiers_pickle, self.max_batch, self.window_s, self.threads),
+            name=f"practical-dl-demo-worker-{k}",
+            daemon=True,
+        )
+        try:
+            process.start()
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        worker = _Worker(process, writer)
+        try:
+            await asyncio.wait_for(_read_frame(reader), self.start_timeout_s)  # ("ready", pid)
+        except BaseException:
+            writer.close()
+            process.kill()
+            raise
+        worker.reader_task = asyncio.get_running_loop().create_task(self._read(worker, reader), name=f"answers-of-{process.name}")
+        return worker
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
@@ -216,16 +229,31 @@ class PredictionWorkers:
                 if future is not None and not future.done():  # else its caller is gone (past its deadline)
                     future.set_result(payload if ok else Refusal(*payload))
         except (asyncio.IncompleteReadError, ConnectionError):
-            logger.error("the worker process %s ended (exit code %s)", worker.process.name, worker.process.exitcode)
+            if not self._stopping:
+                await asyncio.get_running_loop().run_in_executor(None, worker.process.join, 5)
+                logger.error("the worker process %s ended (exit code %s): starting another", worker.process.name, worker.process.exitcode)
+                restart = asyncio.get_running_loop().create_task(self._replace(worker))
+                self._restarts.add(restart)
+                restart.add_done_callback(self._restarts.discard)
         finally:
-            self._fail(worker, "the worker process is not running")
+            self._fail(worker, SHUT_DOWN if self._stopping else WORKER_LOST)
+
+    async def _replace(self, dead: _Worker) -> None:
+        """Start a worker in the place of ``dead`` (the others answer meanwhile)."""
+        try:
+            k = self._workers.index(dead)
+            self._workers[k] = await self._spawn(k)
+        except ValueError:  # stopped meanwhile
+            return
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
+            logger.error("a new worker process did not start; %d of %d answer", sum(w.alive for w in self._workers), self.count)
 
     @staticmethod
-    def _fail(worker: _Worker, reason: str) -> None:
+    def _fail(worker: _Worker, refusal: Refusal) -> None:
         pending, worker.pending = worker.pending, {}
         for future in pending.values():
-            if not future.done():
-                future.set_exception(RuntimeError(reason))
+            if not future.done():  # each request raises a Refusal of its own
+                future.set_result(Refusal(refusal.status_code, refusal.status, refusal.reason, dict(refusal.headers)))
 
     async def submit(self, image: str) -> bytes | Refusal:
         """The drawing's answer (the bytes of its JSON) or the :class:`Refusal` why not."""
@@ -235,7 +263,7 @@ class PredictionWorkers:
         """The future of the drawing's answer (cancelling it only forgets the answer when it comes)."""
         alive = [worker for worker in self._workers if worker.alive]
         if not alive:
-            raise RuntimeError("the page's worker processes are not running")
+            raise Refusal(503, "overloaded", "the server is not ready: its worker processes are not running")
         worker = min(alive, key=lambda w: len(w.pending))  # the one with the least in hand
         request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
@@ -245,6 +273,9 @@ class PredictionWorkers:
 
     async def stop(self) -> None:
         """Stop the workers: close their sockets (each exits at the end of its stream), then wait for them, briefly."""
+        self._stopping = True
+        for restart in list(self._restarts):
+            restart.cancel()
         workers, self._workers = self._workers, []
         for worker in workers:
             worker.writer.close()
@@ -256,7 +287,7 @@ class PredictionWorkers:
                     await worker.reader_task
                 except asyncio.CancelledError:
                     pass
-            self._fail(worker, "the server is shutting down")
+            self._fail(worker, SHUT_DOWN)
         loop = asyncio.get_running_loop()
         for worker in workers:
             await loop.run_in_executor(None, worker.process.join, 10)
