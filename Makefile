@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup run test test-fast test-cuda lint viz mlflow-ui tracking-server ddp notebooks demo docs benchmark time-to-accuracy clean-outputs
+.PHONY: setup run lecture test test-fast test-cuda lint viz mlflow-ui tracking-server ddp notebooks demo docs benchmark time-to-accuracy clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 run: setup  ## the default pipeline: the lecture's table on the shipped MNIST
 	$(BIN)/kedro run
+
+lecture: setup  ## every part of the lecture, then its page (data/08_reporting/lecture.md, lecture.html); run again after a stop, it skips what is done and up to date
+	$(BIN)/kedro run --pipelines lecture --only-missing-outputs
 
 TEST_WORKERS ?= 2
 test: setup  ## the whole test suite (unit and integration) on TEST_WORKERS pytest-xdist workers (docs/testing.md)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -60,11 +59,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@cache
-def _training_defaults() -> dict:
+def shipped_parameters(block: str, file: str | None = None, env: str = "base") -> dict:
+    """The parameter block ``block`` as shipped in ``conf/<env>/<file>`` (by default ``parameters_<block>.yml``), read afresh."""
     import yaml
 
-    return yaml.safe_load((ROOT / "conf" / "base" / "parameters_training.yml").read_text())["training_defaults"]
+    return yaml.safe_load((ROOT / "conf" / env / (file or f"parameters_{block}.yml")).read_text())[block]
+
+
+@cache
+def _training_defaults() -> dict:
+    return shipped_parameters("training_defaults", "parameters_training.yml")
 
 
 def __getattr__(name: str):
@@ -196,6 +200,10 @@ def stop_process(process, wait_s: float = 20) -> None:
         process.kill()
 
 
+#: the arguments after a Python (or torchrun) that start ``kedro run`` in the ``test`` environment
+KEDRO_TEST_RUN = ("-m", "kedro", "run", "--env", "test")
+
+
 def kedro_env() -> dict[str, str]:
     """The environment of a ``kedro run`` subprocess: no telemetry, no display, wide log lines."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200"}
@@ -232,36 +240,3 @@ def completed_kedro_run(command: list[str], project: Path, timeout: float = 300)
     done = subprocess.run(command, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:]
     return done
-
-
-class StopAfter:
-    """A collaborator of the training loop that stops it (as Ctrl-C would) once epoch ``epoch`` has
-    ended; put it before the checkpointer, so that epoch is not saved."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self, state) -> None:
-        if state.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-def two_class_images(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """8 x 8 uint8 images of two classes a linear model separates (class 1: a bright bottom half)."""
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, n).astype(np.uint8)
-    images = rng.integers(0, 60, size=(n, 1, 8, 8)).astype(np.uint8)
-    images[labels == 1, 0, 4:] += 150
-    return images, labels
-
-
-def linear_classifier() -> torch.nn.Module:
-    """A seeded linear model for :func:`two_class_images`."""
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
-
-
-def tiny_split(n=60, classes=10, size=28, seed=0):
-    """A random uint8 split of ``n`` images in ``classes`` classes (``{"images", "labels"}``)."""
-    rng = np.random.default_rng(seed)
-    return {"images": rng.integers(0, 256, size=(n, 1, size, size), dtype=np.uint8), "labels": (np.arange(n) % classes).astype(np.uint8)}

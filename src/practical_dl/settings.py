@@ -3,17 +3,17 @@
 import os
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
 from practical_dl.core.distributed import is_main_process
-from practical_dl.project.context import ProjectContext
+from practical_dl.project.context import ProjectConfigLoader, ProjectContext
 from practical_dl.project.hooks.distributed import DistributedRunHook
 from practical_dl.project.hooks.inputs import CheckInputsHook
 from practical_dl.project.hooks.interrupt import InterruptHook
 from practical_dl.project.hooks.mlflow_params import TypedParamsMlflowHook
 from practical_dl.project.hooks.mlflow_store import CheckTrackingServerHook, LockMlflowStoreHook, UnlockMlflowStoreHook
 from practical_dl.project.hooks.run_info import RunInfoHook
+from practical_dl.project.hooks.run_record import RunRecordHook
 from practical_dl.project.known_warnings import silence_known_warnings
 
 silence_known_warnings()  # named one by one in practical_dl.project.known_warnings
@@ -29,6 +29,8 @@ HOOKS = (
     InterruptHook(),
     DistributedRunHook(),  # under torchrun: ranks other than 0 write nothing
     *((TypedParamsMlflowHook(),) if is_main_process() else ()),
+    # each node's time and parameters (data/08_reporting/node_runs.json), what --only-missing-outputs must rerun, progress lines
+    *((RunRecordHook(),) if is_main_process() else ()),
 )
 
 # Under torchrun only rank 0 tracks and writes: one MLflow run per `kedro run` (kedro-mlflow), one
@@ -38,7 +40,8 @@ DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow") + (() if is_main_pr
 # records the run's config loader, so that pipelines shaped by parameters follow --env and --params
 CONTEXT_CLASS = ProjectContext
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Kedro's OmegaConfigLoader, reading the parameter and catalog files once per run
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

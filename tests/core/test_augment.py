@@ -3,11 +3,12 @@ import pytest
 import torch
 
 from practical_dl.core.augment import AugmentConfig, build_augmentation, materialise, preview
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
 from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import SimpLeNet
+from tests.helpers.data import two_class_images
+from tests.helpers.training import cpu_config
 
 
 @pytest.fixture
@@ -87,15 +88,10 @@ def test_invalid_parameters_name_the_parameter(params, message):
 
 def test_engine_trains_with_augmentation_and_labels_stay_aligned(batch):
     """The augmented batches are the engine's own: a model still learns the labels."""
-    rng = np.random.default_rng(1)
-    labels = rng.integers(0, 2, 256).astype(np.uint8)
-    images = np.zeros((256, 1, 28, 28), dtype=np.uint8)
-    images[labels == 0, :, 4:12, 6:22] = 255  # top bar
-    images[labels == 1, :, 16:24, 6:22] = 255  # bottom bar
+    images, labels = two_class_images(256, seed=1, size=28, top=True)
     torch.manual_seed(0)
-    config = TrainConfig(epochs=3, batch_size=32, lr=0.05, device="cpu", precision="fp32", progress=False, schedule="constant")
     augment = build_augmentation(AugmentConfig(rotation_degrees=10, translate=0.05))
-    result = fit(SimpLeNet(num_classes=2), (images, labels), (images, labels), Standardiser.identity(), config, augment=augment)
+    result = fit(SimpLeNet(num_classes=2), (images, labels), (images, labels), Standardiser.identity(), cpu_config(), augment=augment)
     assert result.history[-1]["val_accuracy"] > 0.95
 
 

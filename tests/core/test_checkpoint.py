@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import struct
+from functools import partial
 
-import numpy as np
 import pytest
 import safetensors.torch
 import torch
@@ -16,13 +16,14 @@ import torch
 from practical_dl.core import checkpoint as ckpt
 from practical_dl.core.augment import AugmentConfig, build_augmentation
 from practical_dl.core.checkpoint import Checkpointer, TrainingState, load_checkpoint, rng_state, save_checkpoint, settings_fingerprint
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
 from practical_dl.core.optim import make_optimizer, make_scheduler
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import MLP, SimpLeNet
 from practical_dl.project.datasets import parse_idx
 from tests.conftest import ROOT
+from tests.helpers.data import random_digits
+from tests.helpers.training import NoteEpochs, StopAfter, cpu_config
 
 RAW = ROOT / "data" / "01_raw" / "mnist"
 STD = Standardiser(mean=(0.13,), std=(0.31,), scale=255.0)
@@ -37,14 +38,11 @@ def digits():
         images = parse_idx(gzip.decompress(images_file.read_bytes()))[:512, None]
         labels = parse_idx(gzip.decompress(labels_file.read_bytes()))[:512]
     else:
-        rng = np.random.default_rng(0)
-        images, labels = rng.integers(0, 256, (512, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, 512).astype(np.uint8)
+        images, labels = random_digits(512)
     return (images[:384], labels[:384]), (images[384:], labels[384:])
 
 
-def config(**kw):
-    base = dict(epochs=4, batch_size=64, lr=0.05, device="cpu", precision="fp32", progress=False, seed=3, num_workers=0)
-    return TrainConfig(**{**base, **kw})
+config = partial(cpu_config, epochs=4, batch_size=64, schedule="onecycle", seed=3, num_workers=0)
 
 
 def model_for(kind):
@@ -54,17 +52,6 @@ def model_for(kind):
 
 class Killed(Exception):
     pass
-
-
-class KillAfter:
-    """Stops the run (like a kill) after ``epoch``, once the checkpointer before it has saved."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state):
-        if state.epoch == self.epoch:
-            raise Killed
 
 
 def assert_same_tree(a, b, where="state"):
@@ -177,7 +164,7 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path, digits, kind, augment
     whole = run(kind, digits, augment, **kw)
     checkpointer = Checkpointer(tmp_path / "run.ckpt", fingerprint="f")
     with pytest.raises(Killed):
-        run(kind, digits, augment, callbacks=[checkpointer, KillAfter(2)], **kw)
+        run(kind, digits, augment, callbacks=[checkpointer, StopAfter(2, Killed)], **kw)
     assert checkpointer.saved == [1, 2]
     state = Checkpointer(tmp_path / "run.ckpt", fingerprint="f").resume_state()
     assert state.epoch == 2
@@ -192,12 +179,7 @@ def test_resuming_a_finished_run_trains_nothing(tmp_path, digits):
     whole = run("mlp", digits, False, callbacks=[checkpointer], epochs=4)
     assert checkpointer.saved == [3, 4]  # every 3 epochs, and after the last
     calls = []
-
-    class Count:
-        def on_epoch_end(self, state):
-            calls.append(state.epoch)
-
-    again = run("mlp", digits, False, callbacks=[Count()], resume=checkpointer.resume_state(), epochs=4)
+    again = run("mlp", digits, False, callbacks=[NoteEpochs(calls)], resume=checkpointer.resume_state(), epochs=4)
     assert calls == []
     assert_same_result(whole, again)
 

@@ -14,7 +14,7 @@ from practical_dl.core.engine import fit, predict
 from practical_dl.core.runtime import resolve_device, resolve_memory_format, resolve_precision
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import SimpLeNet
-from tests.conftest import ROOT
+from tests.conftest import shipped_parameters
 
 # cuBLAS reads its workspace setting at its first use in the process, which may come before the
 # deterministic test (practical_dl.core.runtime.use_deterministic_kernels); nothing has used CUDA at import
@@ -67,9 +67,8 @@ def trained():
 
 
 def test_the_stated_settings_are_the_gpu_environments():
-    yaml = pytest.importorskip("yaml")
-    path = ROOT / "conf" / "gpu" / "parameters.yml"
-    shipped = yaml.safe_load(path.read_text())["training_defaults"]
+    pytest.importorskip("yaml")
+    shipped = shipped_parameters("training_defaults", "parameters.yml", env="gpu")
     assert {key: shipped[key] for key in GPU_TRAINING_DEFAULTS} == GPU_TRAINING_DEFAULTS
 
 

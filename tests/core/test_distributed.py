@@ -16,6 +16,8 @@ from practical_dl.core.distributed import EpochShard, SingleProcess
 from practical_dl.core.engine import fit
 from practical_dl.core.standardise import Standardiser
 from tests.conftest import free_port
+from tests.helpers.data import random_digits
+from tests.helpers.training import CPU_RUN
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
@@ -61,24 +63,19 @@ def test_bad_settings_are_named(monkeypatch):
         distributed.from_environment()
 
 
-def _data(n: int):
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(n, 1, 8, 8), dtype=np.uint8), rng.integers(0, 3, size=n)
-
-
 def _model() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3))
 
 
-CONFIG = {"epochs": 2, "batch_size": 64, "schedule": "constant", "lr": 0.1, "progress": False, "seed": 3, "device": "cpu"}
+CONFIG = CPU_RUN | {"epochs": 2, "batch_size": 64, "lr": 0.1, "seed": 3}
 STD = Standardiser.identity(1)
 
 
 def _worker(rank: int, port: int, n: int, out: str, sync_batchnorm: bool) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    images, labels = _data(n)
+    images, labels = random_digits(n, classes=3, size=8)
     model = _model()
     if sync_batchnorm:
         model = nn.Sequential(nn.BatchNorm2d(1), model)
@@ -96,7 +93,7 @@ def test_two_gloo_processes_compute_the_one_process_gradient(tmp_path, n):
     """The ranks' weighted losses average to the global batch's: the weights after two epochs are
     those of one process, up to summation order, also when the last batch splits unevenly."""
     torch.set_num_threads(1)
-    images, labels = _data(n)
+    images, labels = random_digits(n, classes=3, size=8)
     alone = fit(_model(), (images, labels), (images[:50], labels[:50]), STD, TrainConfig(**CONFIG), parallel=SingleProcess())
     out = str(tmp_path / "result")
     mp.spawn(_worker, args=(free_port(), n, out, False), nprocs=2, join=True)

@@ -12,19 +12,9 @@ from practical_dl.core.engine import fit, predict
 from practical_dl.core.params import ParameterError
 from practical_dl.core.runtime import resolve_memory_format, resolve_precision
 from practical_dl.core.standardise import Standardiser
-
-STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
-
-
-def tiny_data(n=256, seed=0):
-    """Two classes a linear model can separate: bright top half versus bright bottom half."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n).astype(np.uint8)
-    images = rng.integers(0, 60, size=(n, 1, 8, 8)).astype(np.uint8)
-    for i, y in enumerate(labels):
-        rows = slice(0, 4) if y == 0 else slice(4, 8)
-        images[i, 0, rows] += 150
-    return images, labels
+from tests.helpers.data import TWO_CLASS_STD as STD
+from tests.helpers.data import two_class_images
+from tests.helpers.training import cpu_config
 
 
 def tiny_model():
@@ -32,14 +22,9 @@ def tiny_model():
     return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
 
 
-def config(**kw):
-    base = dict(epochs=3, batch_size=32, lr=0.05, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
-    return TrainConfig(**{**base, **kw})
-
-
 def test_training_lowers_the_loss_and_learns():
-    data = tiny_data()
-    result = fit(tiny_model(), data, tiny_data(64, seed=1), STD, config(epochs=4))
+    data = two_class_images(256, top=True)
+    result = fit(tiny_model(), data, two_class_images(64, seed=1, top=True), STD, cpu_config(epochs=4))
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < 0.5 * losses[0]
     assert result.history[-1]["val_accuracy"] > 0.9
@@ -48,9 +33,9 @@ def test_training_lowers_the_loss_and_learns():
 
 
 def test_resident_and_dataloader_paths_match():
-    data, val = tiny_data(), tiny_data(64, seed=1)
-    resident = fit(tiny_model(), data, val, STD, config(resident_memory_limit_mb=100))
-    streamed = fit(tiny_model(), data, val, STD, config(resident_memory_limit_mb=0, num_workers=0))
+    data, val = two_class_images(256, top=True), two_class_images(64, seed=1, top=True)
+    resident = fit(tiny_model(), data, val, STD, cpu_config(resident_memory_limit_mb=100))
+    streamed = fit(tiny_model(), data, val, STD, cpu_config(resident_memory_limit_mb=0, num_workers=0))
     assert resident.settings["resident"] and not streamed.settings["resident"]
     for a, b in zip(resident.history, streamed.history):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
@@ -60,7 +45,7 @@ def test_resident_and_dataloader_paths_match():
 
 
 def test_dataloader_path_with_workers_serves_the_same_batches():
-    images, labels = tiny_data(100)
+    images, labels = two_class_images(100, top=True)
     perm = torch.randperm(100, generator=torch.Generator().manual_seed(0))
     a = BatchSource(images, labels, torch.device("cpu"), 32, memory_limit_mb=100)
     b = BatchSource(images, labels, torch.device("cpu"), 32, memory_limit_mb=0, num_workers=2)
@@ -70,15 +55,15 @@ def test_dataloader_path_with_workers_serves_the_same_batches():
 
 
 def test_same_seed_same_numbers():
-    data = tiny_data()
-    a = fit(tiny_model(), data, None, STD, config())
-    b = fit(tiny_model(), data, None, STD, config())
+    data = two_class_images(256, top=True)
+    a = fit(tiny_model(), data, None, STD, cpu_config())
+    b = fit(tiny_model(), data, None, STD, cpu_config())
     assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
 
 
 def test_deterministic_kernels_change_nothing_on_the_cpu_and_are_switched_off_afterwards():
-    data = tiny_data()
-    plain = fit(tiny_model(), data, None, STD, config())
+    data = two_class_images(256, top=True)
+    plain = fit(tiny_model(), data, None, STD, cpu_config())
     assert not torch.are_deterministic_algorithms_enabled()
     seen = []
     original = engine.train_epochs
@@ -88,7 +73,7 @@ def test_deterministic_kernels_change_nothing_on_the_cpu_and_are_switched_off_af
         return original(*args, **kwargs)
 
     with mock.patch.object(engine, "train_epochs", spy):
-        strict = fit(tiny_model(), data, None, STD, config(deterministic=True))
+        strict = fit(tiny_model(), data, None, STD, cpu_config(deterministic=True))
     assert seen == [(True, True, False)]
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
     for name, tensor in plain.model.state_dict().items():
@@ -132,11 +117,11 @@ def test_cpu_flags_are_read_from_cpuinfo_text():
 
 def test_explicit_precisions_are_honoured_where_bf16_exists():
     with mock.patch.object(runtime, "cpu_has_native_bf16", return_value=True):
-        result = fit(tiny_model(), tiny_data(64), None, STD, config(epochs=1, precision="fp32"))
+        result = fit(tiny_model(), two_class_images(64, top=True), None, STD, cpu_config(epochs=1, precision="fp32"))
         assert result.settings["precision"] == "fp32"
-        result = fit(tiny_model(), tiny_data(64), None, STD, config(epochs=1, precision="auto"))
+        result = fit(tiny_model(), two_class_images(64, top=True), None, STD, cpu_config(epochs=1, precision="auto"))
         assert result.settings["precision"] == "fp32"
-        result = fit(tiny_model(), tiny_data(64), None, STD, config(epochs=1, precision="bf16"))
+        result = fit(tiny_model(), two_class_images(64, top=True), None, STD, cpu_config(epochs=1, precision="bf16"))
         assert result.settings["precision"] == "bf16"
         assert result.settings["memory_format"] == "channels_last"
 
@@ -153,20 +138,20 @@ def test_no_step_reads_a_tensor_back_to_the_host():
 
         return wrapper
 
-    data = tiny_data(320)  # 10 steps per epoch
+    data = two_class_images(320, top=True)  # 10 steps per epoch
     with (
         mock.patch.object(torch.Tensor, "item", counting(original_item)),
         mock.patch.object(torch.Tensor, "__float__", counting(original_float)),
     ):
-        fit(tiny_model(), data, tiny_data(64, seed=1), STD, config(epochs=2, batch_size=32))
+        fit(tiny_model(), data, two_class_images(64, seed=1, top=True), STD, cpu_config(epochs=2, batch_size=32))
     steps = 2 * 10
     assert calls["n"] <= 2 * 4  # four numbers per epoch: train loss/accuracy, validation loss/accuracy
     assert calls["n"] < steps
 
 
 def test_divergence_stops_training_without_raising():
-    images, labels = tiny_data()
-    result = fit(tiny_model(), (images, labels), None, STD, config(epochs=5, lr=1e6, optimizer="sgd", momentum=0.0, max_loss=50))
+    images, labels = two_class_images(256, top=True)
+    result = fit(tiny_model(), (images, labels), None, STD, cpu_config(epochs=5, lr=1e6, optimizer="sgd", momentum=0.0, max_loss=50))
     assert result.diverged
     assert len(result.history) < 5
     assert "train loss" in result.divergence_reason
@@ -214,7 +199,7 @@ def test_every_mistake_of_a_block_is_named_at_once():
 
 def test_predict_matches_the_model_in_fp32():
     model = tiny_model().eval()
-    images, _ = tiny_data(50)
+    images, _ = two_class_images(50, top=True)
     logits = predict(model, images, STD, device="cpu", precision="fp32", batch_size=16)
     expected = model(STD(torch.from_numpy(images)))
     torch.testing.assert_close(logits, expected.detach(), rtol=1e-5, atol=1e-5)
@@ -229,7 +214,7 @@ def test_regression_task_learns_a_standardised_target():
     y = t(torch.from_numpy(target)).numpy()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 1))
-    result = fit(model, (images, y), (images, y), STD, config(epochs=20, lr=0.02, batch_size=16), task="regression")
+    result = fit(model, (images, y), (images, y), STD, cpu_config(epochs=20, lr=0.02, batch_size=16), task="regression")
     assert "val_mae" in result.history[-1] and "val_accuracy" not in result.history[-1]
     assert result.history[-1]["val_mae"] < 0.5 * result.history[0]["val_mae"]
     prediction = t.inverse(predict(result.model, images, STD, device="cpu", precision="fp32")[:, 0])

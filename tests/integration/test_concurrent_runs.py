@@ -7,7 +7,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import kedro_env, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, kedro_env, make_project_copy
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ def test_two_runs_started_together_both_complete_in_one_store(tmp_path):
     project = make_project_copy(tmp_path)
     env = kedro_env()
     # the splits both runs read, made in another process (this one keeps no connection to the store)
-    kedro_run = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines"]
+    kedro_run = [sys.executable, *KEDRO_TEST_RUN, "--pipelines"]
     subprocess.run([*kedro_run, "data_ingestion"], cwd=project, env=env, check=True, capture_output=True, timeout=180)
     (project / "mlflow.db").unlink()  # both runs now find no store and set it up at once
     commands = {"standardisation": [*kedro_run, "standardisation"], "augmentation": [*kedro_run, "augmentation"]}

@@ -11,16 +11,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import free_port, kedro_env, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, free_port, kedro_env, make_project_copy
 
 pytestmark = pytest.mark.integration
 
 KEDRO_RUN = [
-    "-m",
-    "kedro",
-    "run",
-    "--env",
-    "test",
+    *KEDRO_TEST_RUN,
     "--pipelines",
     "data_ingestion,standardisation,training,evaluation",
     "--params",

@@ -17,7 +17,7 @@ import pytest
 
 from practical_dl.models.classifier import save_classifier
 from tests.conftest import free_port, stop_process, wait_until_answers
-from tests.serving.demo import png_data_url, seven, small_classifiers
+from tests.serving.demo import png_data_url, post_json, seven, small_classifiers
 
 pytestmark = pytest.mark.integration
 
@@ -94,11 +94,7 @@ def test_a_60_mb_body_gets_413_and_the_server_does_not_grow(server, chunked):
     assert json.loads(body)["status"] == "too_large"
     assert peak_memory_mb(pid) - before < 50
     # and it goes on answering
-    request = urllib.request.Request(
-        url + "api/predict", json.dumps({"image": png_data_url(seven)}).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert json.loads(response.read())["status"] == "ok"
+    assert post_json(url + "api/predict", {"image": png_data_url(seven)})["status"] == "ok"
     with urllib.request.urlopen(url + "metrics", timeout=10) as response:
         assert 'practical_dl_demo_refused_total{reason="too_large"}' in response.read().decode()
 

@@ -8,8 +8,6 @@ CHROMIUM / CHROMEDRIVER to use binaries other than /usr/bin/chromium and /usr/bi
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import socket
@@ -21,27 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import uvicorn
-from PIL import Image, ImageDraw
 
-from practical_dl.core.standardise import Standardiser
-from practical_dl.models.classifier import make_classifier, save_classifier
-from practical_dl.models.networks import SimpLeNet
+from practical_dl.models.classifier import save_classifier
 from practical_dl.serving.demo.app import create_app, load_classifiers, main
 from practical_dl.serving.demo.security import SECURITY_HEADERS
 from tests.conftest import wait_until_answers
+from tests.serving.demo import MODELS, png_data_url, post_json, small_classifier
+from tests.serving.demo import seven as draw_seven
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))  # Debian's packages chromium, chromium-driver
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-MODELS = {"simplenet": "SimpLeNet", "simplenet_plus": "SimpLeNet+"}
-
-
-def small_classifier(seed: int, label: str):
-    torch.manual_seed(seed)
-    return make_classifier(SimpLeNet(), Standardiser((0.1307,), (0.3081,), 255.0), {"name": "simplenet", "label": label}, 1, 28)
 
 
 @pytest.fixture(scope="module")
@@ -66,28 +56,6 @@ def server(classifiers):
     sock.close()
 
 
-def post_json(url: str, payload: dict, expect: int = 200) -> dict:
-    """POST ``payload``; the answer's JSON, after checking its HTTP status is ``expect``."""
-    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    assert status == expect, (status, body[:500])
-    return json.loads(body)
-
-
-def png_data_url(draw=None) -> str:
-    """A 280x280 white canvas (what the page sends), with dark strokes drawn by ``draw``."""
-    image = Image.new("RGB", (280, 280), "white")
-    if draw is not None:
-        draw(ImageDraw.Draw(image))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 # --------------------------------------------------------------------------- the API, without a browser
 
 
@@ -102,9 +70,7 @@ def test_api(server):
     assert blank["status"] == "no_ink" and blank["models"] == [] and blank["input28"] is None
     assert "no ink" in blank["reason"]
 
-    seven = post_json(
-        server + "api/predict", {"image": png_data_url(lambda d: d.line([(80, 60), (200, 60), (120, 230)], fill="black", width=18))}
-    )
+    seven = post_json(server + "api/predict", {"image": png_data_url(draw_seven)})
     assert seven["status"] == "ok"
     image = np.asarray(seven["input28"])
     assert image.shape == (28, 28) and image.max() == 255 and image.min() == 0

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from practical_dl.models.classifier import load_classifier
-from tests.conftest import kedro_env, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, kedro_env, make_project_copy
 
 pytestmark = [pytest.mark.integration, pytest.mark.cuda]
 
@@ -25,7 +25,7 @@ ACCURACY_FLOOR = 0.7
 
 def _kedro_run(*params: str) -> list[str]:
     joined = ",".join(["trained_models=[simplenet]", f"simplenet.training.epochs={EPOCHS}", *params])
-    return ["-m", "kedro", "run", "--env", "test", "--pipelines", PIPELINES, "--params", joined]
+    return [*KEDRO_TEST_RUN, "--pipelines", PIPELINES, "--params", joined]
 
 
 def _run(command: list[str], cwd: Path, timeout: float = 300) -> str:

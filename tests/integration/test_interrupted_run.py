@@ -7,7 +7,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import interrupt_kedro_run, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, interrupt_kedro_run, make_project_copy
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_interrupted_training_ends_its_mlflow_run_as_killed(tmp_path, sig):
     project = make_project_copy(tmp_path)
     log = tmp_path / "run.log"
-    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "simplenet.training.epochs=50"]
+    command = [sys.executable, *KEDRO_TEST_RUN, "--params", "simplenet.training.epochs=50"]
     # well inside training
     returncode = interrupt_kedro_run(command, project, log, lambda text: "Training SimpLeNet" in text, sig, wait_s=120, settle_s=1.0)
     assert returncode != 0

@@ -10,23 +10,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
-from tests.conftest import completed_kedro_run, interrupt_kedro_run, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, completed_kedro_run, interrupt_kedro_run, make_project_copy
 
 pytestmark = pytest.mark.integration
 
 PARAMS = "simplenet.training.epochs=4"  # long enough to be killed in the middle
-KEDRO_RUN = [
-    sys.executable,
-    "-m",
-    "kedro",
-    "run",
-    "--env",
-    "test",
-    "--pipelines",
-    "data_ingestion,standardisation,training",
-    "--params",
-    PARAMS,
-]
+KEDRO_RUN = [sys.executable, *KEDRO_TEST_RUN, "--pipelines", "data_ingestion,standardisation,training", "--params", PARAMS]
 
 
 def _classifiers(project: Path) -> dict[str, dict]:

@@ -11,18 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import completed_kedro_run, interrupt_kedro_run, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, completed_kedro_run, interrupt_kedro_run, make_project_copy
 
 pytestmark = pytest.mark.integration
 
 EPOCHS = 8  # each member long enough to be killed in the middle
 KEDRO_RUN = [
     sys.executable,
-    "-m",
-    "kedro",
-    "run",
-    "--env",
-    "test",
+    *KEDRO_TEST_RUN,
     "--pipelines",
     "data_ingestion,standardisation,batch_lr",
     "--params",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from practical_dl.tools import tracking_server
-from tests.conftest import ROOT, kedro_env, make_project_copy
+from tests.conftest import KEDRO_TEST_RUN, ROOT, kedro_env, make_project_copy
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +53,7 @@ def kedro_run_on(server, project: Path, *args: str) -> None:
     """``kedro run --env test`` in ``project``, tracked on ``server``."""
     shutil.copy(ROOT / "conf" / "remote" / "mlflow.yml", project / "conf" / "test" / "mlflow.yml")
     env = {**kedro_env(), "MLFLOW_TRACKING_URI": server.uri}
-    done = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--env", "test", *args], cwd=project, env=env, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([sys.executable, *KEDRO_TEST_RUN, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 

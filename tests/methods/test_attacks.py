@@ -1,24 +1,23 @@
 import pytest
 import torch
-import yaml
 from torch import nn
 
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
 from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
 from practical_dl.methods.attacks import AdversarialParameters, AdversarialTraining, AttackConfig, accuracy_under_attack, fgsm, pgd
-from practical_dl.models.classifier import make_classifier
 from practical_dl.models.networks import SimpLeNet
 from practical_dl.project.parameters import training_settings
+from tests.conftest import shipped_parameters
+from tests.helpers.data import two_class_images
+from tests.helpers.training import cpu_config, untrained_simplenet
 
 STANDARDISER = Standardiser(mean=(0.13,), std=(0.31,), scale=255.0)
 
 
 @pytest.fixture
 def model_and_batch():
-    torch.manual_seed(0)
-    model = make_classifier(SimpLeNet(), STANDARDISER, {"name": "simplenet"}, 1, 28)
+    model = untrained_simplenet()
     x = torch.rand(16, 1, 28, 28)
     x[:4] = 0.0  # saturated pixels: the attack must not leave [0, 1]
     x[4:8] = 1.0
@@ -77,12 +76,8 @@ def test_epsilon_zero_leaves_accuracy_unchanged(model_and_batch):
 def test_accuracy_falls_with_epsilon_on_a_trained_model():
     """A model that has learnt something loses accuracy as epsilon grows, more so under PGD."""
     torch.manual_seed(0)
-    # two well separated classes of 4x4 images (bright top half vs bright bottom half)
-    x = torch.zeros(200, 1, 16, 16)
-    y = torch.arange(200) % 2
-    x[y == 0, :, :8] = 0.6
-    x[y == 1, :, 8:] = 0.6
-    x = (x + 0.1 * torch.rand_like(x)).clamp(0, 1)
+    images, labels = two_class_images(200, size=16, top=True)  # two well separated classes: bright top half vs bright bottom half
+    x, y = torch.from_numpy(images).float() / 255, torch.from_numpy(labels).long()
     net = nn.Sequential(nn.Flatten(), nn.Linear(256, 2))
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     for _ in range(50):
@@ -114,7 +109,7 @@ def test_fit_passes_the_adversary_pixel_space_batches_and_labels():
         seen.append((float(x.min()), float(x.max()), y.clone()))
         return AdversarialTraining(epsilon=0.1)(forward, x, y)
 
-    config = TrainConfig(epochs=1, batch_size=32, progress=False, device="cpu", precision="fp32")
+    config = cpu_config(epochs=1)
     fit(SimpLeNet(), (images, labels), None, STANDARDISER, config, adversary=adversary)
     assert len(seen) == 2
     assert all(0.0 <= lo and hi <= 1.0 for lo, hi, _ in seen)
@@ -168,9 +163,5 @@ def test_bad_adversarial_parameters_name_the_parameter(change, message):
 
 
 def test_the_configured_adversarial_parameters_are_valid():
-    from tests.conftest import ROOT
-
-    adversarial = AdversarialParameters.from_dict(
-        yaml.safe_load((ROOT / "conf" / "base" / "parameters_adversarial.yml").read_text())["adversarial"], "adversarial"
-    )
+    adversarial = AdversarialParameters.from_dict(shipped_parameters("adversarial"), "adversarial")
     assert adversarial.attacks["pgd"].steps == 10 and adversarial.test_images == 1000

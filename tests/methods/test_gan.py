@@ -6,14 +6,13 @@ import torch
 
 from practical_dl.core.checkpoint import Checkpointer
 from practical_dl.core.params import ParameterError
-from practical_dl.core.standardise import Standardiser
 from practical_dl.methods.gan.latent import LatentGroup, interpolate, latent_arithmetic
 from practical_dl.methods.gan.scores import ClassifierProbe, FrechetDistance, inception_score
 from practical_dl.methods.gan.training import GANConfig, build_gan, gan_step, train_dcgan
-from practical_dl.models.classifier import make_classifier
 from practical_dl.models.gan import Discriminator, Generator, LatentProjection
-from practical_dl.models.networks import SimpLeNet
 from practical_dl.pipelines.gan.nodes import GanParameters
+from tests.conftest import shipped_parameters
+from tests.helpers.training import NoteEpochs, StopAfter, tiny_gan, untrained_simplenet
 
 
 def test_generator_and_discriminator_shapes():
@@ -92,14 +91,6 @@ def test_frechet_distance_known_values():
     assert distance(real * 2) > distance(real * 1.1) > 0
 
 
-def tiny_gan(**kw):
-    images = torch.randint(0, 256, (96, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
-    base = dict(
-        epochs=3, batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, progress=False, fixed_samples=6, device="cpu"
-    )
-    return images, GANConfig(**{**base, **kw})
-
-
 def without_clock(history):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
@@ -115,12 +106,7 @@ def assert_same_gan(a, b):
 def test_training_is_reproducible_and_keeps_history_and_progress():
     images, config = tiny_gan()
     calls = []
-
-    class Count:
-        def on_epoch_end(self, state):
-            calls.append(state.epoch)
-
-    first = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)}, callbacks=[Count()])
+    first = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)}, callbacks=[NoteEpochs(calls)])
     second = train_dcgan(images, config, score=lambda g, epoch: {"score": float(epoch)})
     assert [r["epoch"] for r in first.history] == [1, 2, 3] and calls == [1, 2, 3]
     assert first.history[0]["score"] == 1.0
@@ -140,13 +126,9 @@ def test_a_killed_and_resumed_dcgan_ends_bit_identical(tmp_path, average, schedu
     class Killed(Exception):
         pass
 
-    class KillAfterFirst:
-        def on_epoch_end(self, state):
-            raise Killed
-
     checkpointer = Checkpointer(tmp_path / "dcgan.safetensors", fingerprint="f")
     with pytest.raises(Killed):
-        train_dcgan(images, config, score=score, callbacks=[checkpointer, KillAfterFirst()])
+        train_dcgan(images, config, score=score, callbacks=[checkpointer, StopAfter(1, Killed)])
     assert checkpointer.saved == [1]
     torch.manual_seed(999)  # whatever happened to the global generator meanwhile
     resumed = train_dcgan(images, config, score=score, callbacks=[checkpointer], resume=checkpointer.resume_state())
@@ -193,9 +175,7 @@ def test_interpolation_runs_from_one_vector_to_the_other():
 def test_latent_arithmetic_picks_groups_by_digit_and_ink():
     torch.manual_seed(0)
     generator = Generator(latent_dim=8, features=4)
-    probe = ClassifierProbe(
-        make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28)
-    )
+    probe = ClassifierProbe(untrained_simplenet(seed=None))
     out = latent_arithmetic(
         generator,
         probe,
@@ -246,10 +226,6 @@ def test_bad_gan_parameters_name_the_parameter(gan, message):
 
 
 def test_the_configured_gan_parameters_are_valid():
-    import yaml
-
-    from tests.conftest import ROOT
-
-    gan = GanParameters.from_dict(yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())["gan"], "gan")
+    gan = GanParameters.from_dict(shipped_parameters("gan"), "gan")
     assert gan.training.discriminator_features == 16 and gan.arithmetic.c == LatentGroup(digit=1, style="thin")
     assert str(gan.arithmetic.a) == "bold 7"

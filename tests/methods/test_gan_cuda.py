@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from practical_dl.methods.gan.training import GANConfig, train_dcgan
+from practical_dl.methods.gan.training import train_dcgan
+from tests.helpers.training import tiny_gan
 
 pytestmark = pytest.mark.cuda
 
 
 def test_a_tiny_dcgan_trains_on_the_gpu(caplog):
-    images = torch.randint(0, 256, (96, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
-    tiny = dict(batch_size=32, latent_dim=8, generator_features=4, discriminator_features=4, fixed_samples=6, progress=False)
-    config = GANConfig(epochs=2, device="cuda", **tiny)
+    images, config = tiny_gan(epochs=2, device="cuda")
     precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     with caplog.at_level(logging.INFO, logger="practical_dl.methods.gan.training"):
         result = train_dcgan(images, config, score=lambda generator, epoch: {"mean_pixel": float(generator.sample(8).mean())})

@@ -1,21 +1,19 @@
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 import torchvision
 from safetensors.torch import save_file
 
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
 from practical_dl.core.standardise import Standardiser
 from practical_dl.methods import transfer
 from practical_dl.methods.transfer import ProjectVGG, build_transfer_model, head_module
-from tests.conftest import tiny_split
+from tests.helpers.data import tiny_split
+from tests.helpers.training import cpu_config
 
-
-def config(**kw):
-    return TrainConfig(
-        **{"epochs": 2, "batch_size": 8, "lr": 0.05, "device": "cpu", "precision": "fp32", "progress": False, "schedule": "constant", **kw}
-    )
+config = partial(cpu_config, epochs=2, batch_size=8)
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import pytest
 import torch
 
 from practical_dl.core.checkpoint import Checkpointer
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
-from practical_dl.core.standardise import Standardiser
 from practical_dl.project.tracking import EpochMetrics
-from tests.conftest import linear_classifier, two_class_images
+from tests.helpers.data import TWO_CLASS_STD as STD
+from tests.helpers.data import two_class_images
+from tests.helpers.training import cpu_config, linear_classifier
 
-STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
-CONFIG = TrainConfig(epochs=4, batch_size=32, lr=0.05, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
+CONFIG = cpu_config(epochs=4)
 
 
 def steps_and_values(client, run_id, key):

@@ -20,15 +20,15 @@ from practical_dl.project.parameters import ModelSpec, TrainingSettings
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
 from practical_dl.project.training_setup import input_standardiser
-from tests.conftest import StopAfter, tiny_split, two_class_images
+from tests.helpers.data import tiny_split, two_class_images
+from tests.helpers.training import CPU_RUN, NoteEpochs, StopAfter
 
 STATS = {"mean": [0.3], "std": [0.4], "scale": 255.0}
 MODEL = ModelSpec(name="mlp", label="MLP16", options={"hidden": [16]})
 
 
 def settings(tmp_path, **changes) -> TrainingSettings:
-    base = dict(epochs=3, batch_size=32, lr=0.05, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
-    return TrainingSettings(**(base | {"checkpoint_dir": str(tmp_path / "checkpoints")} | changes))
+    return TrainingSettings(**(CPU_RUN | {"checkpoint_dir": str(tmp_path / "checkpoints")} | changes))
 
 
 def linear() -> Network:
@@ -197,13 +197,8 @@ class OnlyOneOfTwoProcesses:
 def test_on_another_rank_than_0_only_the_collaborators_run(tmp_path, store, monkeypatch):
     monkeypatch.setattr(trainer, "from_environment", lambda *args: OnlyOneOfTwoProcesses())
     seen = []
-
-    class Watch:
-        def on_epoch_end(self, state):
-            seen.append(state.epoch)
-
     with mlflow.start_run() as active:
-        train_classifier(linear(), data(), settings(tmp_path), RunIdentity(name="m"), collaborators=lambda model, std: [Watch()])
+        train_classifier(linear(), data(), settings(tmp_path), RunIdentity(name="m"), collaborators=lambda model, std: [NoteEpochs(seen)])
     assert seen == [1, 2, 3]  # the collaborators run on every process
     assert not (tmp_path / "checkpoints" / "m.safetensors").exists()  # rank 0 alone checkpoints ...
     assert "m.train_loss" not in store.get_run(active.info.run_id).data.metrics  # ... and logs each epoch

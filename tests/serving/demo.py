@@ -1,4 +1,4 @@
-"""What the tests of the draw-a-digit page share: small untrained classifiers, drawings, and the app run in-process."""
+"""What the tests of the draw-a-digit page share: small untrained classifiers, drawings, the app run in-process, a POST over HTTP."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import base64
 import io
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 import torch
@@ -46,6 +48,18 @@ def png_data_url(draw: Callable | None = None, size: int = 280) -> str:
 
 def seven(d) -> None:
     d.line([(80, 60), (200, 60), (120, 230)], fill="black", width=18)
+
+
+def post_json(url: str, payload: dict, expect: int = 200) -> dict:
+    """POST ``payload`` to a real server; the answer's JSON, after checking its HTTP status is ``expect``."""
+    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    assert status == expect, (status, body[:500])
+    return json.loads(body)
 
 
 def predict_body(image: str) -> bytes:

@@ -3,16 +3,13 @@ the target, with that epoch's weights and the training seconds until then."""
 
 import pytest
 
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.engine import fit
-from practical_dl.core.standardise import Standardiser
 from practical_dl.tools.time_to_accuracy import TargetReached, TargetWatch, _runtime_params, markdown
-from tests.conftest import linear_classifier, two_class_images
+from tests.helpers.data import TWO_CLASS_STD as STD
+from tests.helpers.data import two_class_images
+from tests.helpers.training import cpu_config, linear_classifier
 
-STD = Standardiser(mean=(0.3,), std=(0.4,), scale=255.0)
-
-
-CONFIG = TrainConfig(epochs=6, batch_size=32, lr=0.01, schedule="constant", device="cpu", precision="fp32", progress=False, seed=1)
+CONFIG = cpu_config(epochs=6, lr=0.01)
 
 
 def test_the_watch_stops_at_the_first_epoch_reaching_the_target():

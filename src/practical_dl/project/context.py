@@ -1,39 +1,66 @@
-"""Reading the project's parameters while pipelines are being built.
+"""The project's parameters for building pipelines, read once per run.
 
 Kedro builds pipelines before it loads the catalog, so a pipeline whose shape depends on
-configuration (which models to train, which sweeps and budgets to run) reads ``conf/`` here.
-Inside a ``kedro run`` that is the run's own config loader (environment and ``--params``
-included), recorded by :class:`ProjectContext`; elsewhere (``kedro registry list``,
-``kedro viz``) a loader for ``$KEDRO_ENV`` or the default ``local`` environment.
+configuration (which models to train, which sweep members to run) needs the parameters first.
+``register_pipelines`` reads them once — inside a ``kedro run`` from the run's own config loader
+(its ``--env`` and ``--params``), recorded by :class:`ProjectContext`; elsewhere (``kedro registry
+list``, ``kedro viz``) from a loader for ``$KEDRO_ENV`` or the default ``local`` environment — and
+hands them to every ``create_pipeline`` (:func:`pipeline_parameters`). Building reads no data
+file and builds no network.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from kedro.config import AbstractConfigLoader
+from kedro.config import AbstractConfigLoader, OmegaConfigLoader
 from kedro.framework.context import KedroContext
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
+#: The config loader of the latest context (the running session's), and its project folder.
 _active_loader: AbstractConfigLoader | None = None
 _active_project: Path | None = None
-#: the active loader's parameters, read once: each pipeline factory asks for them
-_active_parameters: dict[str, Any] | None = None
+
+#: The parameters ``register_pipelines`` read, while it builds the pipelines.
+_building: ContextVar[Mapping[str, Any] | None] = ContextVar("practical_dl_pipeline_parameters", default=None)
 
 
-class ProjectContext(KedroContext):
-    """Kedro's context, which also hands its config loader to the pipeline factories."""
+class ProjectConfigLoader(OmegaConfigLoader):
+    """Kedro's ``OmegaConfigLoader`` that reads the parameter and catalog files once per loader.
+
+    Building the pipelines, Kedro's check of typed parameters and the catalog all ask for them;
+    each caller gets its own copy.
+    """
+
+    CACHED = ("parameters", "catalog")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        global _active_loader, _active_project, _active_parameters
+        self._files_read: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        if key not in self.CACHED or key in self:  # a key set on the loader itself is Kedro's to answer
+            return super().__getitem__(key)
+        if key not in self._files_read:
+            self._files_read[key] = super().__getitem__(key)
+        return copy.deepcopy(self._files_read[key])
+
+
+class ProjectContext(KedroContext):
+    """Kedro's context, which also records its config loader as the one pipelines are built from."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        global _active_loader, _active_project
         _active_loader = self.config_loader
         _active_project = Path(self.project_path)
-        _active_parameters = None
 
 
 def parameter_error(raw: dict[str, Any], scope: list[str] | None, failure: Exception) -> Exception:
@@ -75,39 +102,65 @@ def _loader_and_root(project_path: Path | None = None) -> tuple[AbstractConfigLo
     return loader, Path(root)
 
 
+def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
+    """All parameters of the running session (its environment and ``--params``), or of the
+    project in ``project_path`` or the current directory (for ``$KEDRO_ENV``)."""
+    return _loader_and_root(project_path)[0]["parameters"]
+
+
+@contextmanager
+def parameters_for_pipelines(parameters: Mapping[str, Any]) -> Iterator[None]:
+    """Within this, ``create_pipeline()`` called without parameters builds from ``parameters``.
+
+    ``register_pipelines`` reads the parameters once and builds inside this: Kedro's
+    ``find_pipelines`` (which loads only the pipelines ``--pipelines`` asks for) calls each
+    ``create_pipeline`` with no arguments.
+    """
+    token = _building.set(parameters)
+    try:
+        yield
+    finally:
+        _building.reset(token)
+
+
+def pipeline_parameters(parameters: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """What a ``create_pipeline`` builds from: ``parameters`` when given, else those
+    ``register_pipelines`` read for this build, else the project's (:func:`load_project_parameters`)."""
+    if parameters is not None:
+        return parameters
+    building = _building.get()
+    return building if building is not None else load_project_parameters()
+
+
 def existing_datasets(names: list[str], project_path: Path | None = None) -> list[str]:
-    """Those of the catalog entries ``names`` whose data exist now (e.g. which models have been
-    trained), for pipelines whose default is "whatever has been made". The catalog is built from
-    the configuration without Kedro's hooks: nothing is loaded, written or tracked."""
-    from kedro.io import DataCatalog
+    """Those of the catalog entries ``names`` whose file exists now (e.g. which models have been
+    trained), for pipelines whose default is "whatever has been made".
+
+    A stat per entry, never a load: the entry's ``filepath`` (or its wrapped dataset's) is resolved
+    from the catalog's configuration, factory patterns included, and a versioned entry exists when
+    any version of it does. An entry with a remote path counts as existing (the run itself says if
+    it is missing); a name the catalog does not know does not.
+    """
+    from kedro.io import CatalogConfigResolver
 
     loader, root = _loader_and_root(project_path)
-    catalog = DataCatalog.from_config(_absolute_paths(loader["catalog"], root))
-    return [name for name in names if catalog.exists(name)]
+    resolver = CatalogConfigResolver(config=loader["catalog"], default_runtime_patterns=MEMORY)
+    return [name for name in names if _exists(resolver, name, root)]
 
 
-def _absolute_paths(conf: Any, root: Path) -> Any:
-    """The catalog's configuration with every relative local ``filepath`` / ``path`` under ``root``."""
-    if isinstance(conf, dict):
-        return {
-            key: str(root / value) if key in ("filepath", "path") and _is_relative_local(value) else _absolute_paths(value, root)
-            for key, value in conf.items()
-        }
-    return conf
+#: What Kedro's catalog makes of a name it does not know: a dataset in memory, which nothing made yet.
+MEMORY = {"{default}": {"type": "kedro.io.MemoryDataset"}}
 
 
-def _is_relative_local(value: Any) -> bool:
-    return isinstance(value, str) and "://" not in value and not Path(value).is_absolute()
-
-
-def load_project_parameters(project_path: Path | None = None) -> dict[str, Any]:
-    """All parameters of the running session, or of the project in the current directory.
-
-    The running session's are merged from ``conf/`` once and handed out as copies.
-    """
-    global _active_parameters
-    if _active_loader is None or project_path is not None:
-        return _loader_and_root(project_path)[0]["parameters"]
-    if _active_parameters is None:
-        _active_parameters = _active_loader["parameters"]
-    return copy.deepcopy(_active_parameters)
+def _exists(resolver: Any, name: str, root: Path) -> bool:
+    if name not in resolver.config and resolver.match_dataset_pattern(name) is None:
+        return False
+    config = resolver.resolve_pattern(name)
+    inner = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
+    filepath = config.get("filepath") or config.get("path") or inner.get("filepath") or inner.get("path")
+    if not isinstance(filepath, str) or "://" in filepath:
+        return True
+    path = Path(filepath) if Path(filepath).is_absolute() else root / filepath
+    if config.get("versioned") or inner.get("versioned"):
+        return any(path.glob(f"*/{path.name}"))  # <filepath>/<version>/<file name>, as Kedro versions it
+    return path.exists()

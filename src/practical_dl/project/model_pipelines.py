@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.core.params import ParameterError
-from practical_dl.project.context import load_project_parameters
 from practical_dl.project.model_nodes import evaluate_model, register_model, train_model
 
 TRAINING_INPUTS = {"train_split", "validation_split", "standardisation_stats"}
@@ -35,11 +36,10 @@ def model_training_template(model: str) -> Pipeline:
     )
 
 
-def trained_model_names(parameters: dict | None = None) -> list[str]:
-    """Namespaces of the models to train, from the parameters."""
+def trained_model_names(parameters: Mapping[str, Any]) -> list[str]:
+    """Namespaces of the models to train (``trained_models``), each with a parameter block of its own."""
     from practical_dl.project.parameters import TrainedModels  # torch, imported when pipelines are built
 
-    parameters = parameters if parameters is not None else load_project_parameters()
     names = TrainedModels.from_dict(parameters.get("trained_models") or [], "trained_models").root
     missing = [n for n in names if n not in parameters]
     if missing:

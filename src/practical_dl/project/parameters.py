@@ -8,15 +8,32 @@ typed in its ``nodes.py``.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, RootModel, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, RootModel, StrictInt, TypeAdapter, ValidationError, field_validator, model_validator
+from typing_extensions import TypedDict
 
 from practical_dl.core.augment import AugmentOverrides
 from practical_dl.core.config import Device, TrainConfig
 from practical_dl.core.params import Flag, NonNegativeInt, ParameterError, PositiveInt, SetOnly, Settings, describe, merged, overrides_of
 from practical_dl.methods.attacks import AdversarialTraining
 from practical_dl.models.networks import MODEL_REGISTRY
+
+
+class ArchitectureOptions(TypedDict, total=False):
+    """The ranges of the architectures' options (``model.options``), checked without building a
+    network; which options an architecture takes is checked against its signature."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # the names are checked by ModelSpec
+
+    dropout: Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)]
+    batch_norm: bool
+    depth: Annotated[StrictInt, Field(ge=3)]
+    width: Annotated[StrictInt, Field(gt=0)]
+    hidden: Annotated[list[Annotated[StrictInt, Field(gt=0)]], Field(min_length=1)]
+
+
+_OPTIONS = TypeAdapter(ArchitectureOptions)
 
 
 class ModelSpec(SetOnly):
@@ -38,6 +55,12 @@ class ModelSpec(SetOnly):
         if name not in MODEL_REGISTRY:
             raise ValueError(f"must be one of {', '.join(sorted(MODEL_REGISTRY))}")
         return name
+
+    @field_validator("options")
+    @classmethod
+    def _options_in_range(cls, options: dict[str, Any]) -> dict[str, Any]:
+        _OPTIONS.validate_python(options)  # errors name options.<key>; the values are kept as given
+        return options
 
     @model_validator(mode="after")
     def _options_known(self) -> ModelSpec:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import pandas as pd
 
@@ -118,6 +119,116 @@ def render_report(report: Report, *, log: bool = True) -> str:
         for claim in report.claims:
             logger.info("%s", claim.line().removeprefix("- ").replace("**", ""))
     return "\n".join(parts).rstrip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class PartFindings:
+    """One part of the lecture as its page shows it: its title, the command that runs it alone, its
+    report (None: a part with no claim of its own, ``note`` says why), its time and its figure (PNG bytes)."""
+
+    name: str
+    title: str
+    command: str
+    report: Report | None = None
+    seconds: float | None = None
+    figure: bytes | None = None
+    note: str = ""
+
+    @property
+    def claims(self) -> Sequence[Claim]:
+        return self.report.claims if self.report is not None else ()
+
+
+def verdict_counts(claims: Iterable[Claim]) -> dict[Verdict, int]:
+    """How many claims got each verdict, every verdict present (0 where none)."""
+    counts = dict.fromkeys(Verdict, 0)
+    for claim in claims:
+        counts[claim.verdict] += 1
+    return counts
+
+
+def duration(seconds: float | None) -> str:
+    """``42 s``, ``5 min 29 s``, ``1 h 02 min``; ``—`` where unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def lecture_summary(parts: Sequence[PartFindings]) -> str:
+    """One sentence: how many claims, how they came out, in how many parts and how long it all took."""
+    counts = verdict_counts(claim for part in parts for claim in part.claims)
+    total = sum(counts.values())
+    known = [part.seconds for part in parts if part.seconds is not None]
+    time = f"{duration(sum(known))} of pipeline time" + ("" if len(known) == len(parts) else " (parts without a recorded time left out)")
+    verdicts = ", ".join(f"{n} {verdict.value}" for verdict, n in counts.items())
+    return f"{total} claims in {len(parts)} parts: {verdicts}; {time}."
+
+
+def render_lecture(parts: Sequence[PartFindings]) -> str:
+    """The lecture's page in markdown: a table of the parts, then each part's claims as its report states them."""
+    rows = ["| part | command | holds | not shown | contradicted | time |", "|:--|:--|--:|--:|--:|--:|"]
+    for part in parts:
+        counts = verdict_counts(part.claims)
+        rows.append(
+            f"| {part.title} | `{part.command}` | " + " | ".join(str(n) for n in counts.values()) + f" | {duration(part.seconds)} |"
+        )
+    lines = ["# Practical Deep Learning: what the lecture's claims came to", "", lecture_summary(parts), "", *rows, ""]
+    for number, part in enumerate(parts, 1):
+        lines += [f"## {number}. {part.title} ({duration(part.seconds)})", "", f"`{part.command}`" + _report_title(part), ""]
+        body = [claim.line() for claim in part.claims] or [part.note or "No claim of its own."]
+        lines += [*body, ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _report_title(part: PartFindings) -> str:
+    return f" — {part.report.title}" if part.report is not None else ""
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """A report as plain JSON data, tables as their markdown: :func:`report_from_dict` reads it back, and
+    :func:`render_report` renders what it reads back exactly as it renders ``report``."""
+    return {
+        "title": report.title,
+        "about": report.about,
+        "claims_heading": report.claims_heading,
+        "tables_first": report.tables_first,
+        "claims": [
+            {
+                "statement": claim.statement,
+                "verdict": claim.verdict.value,
+                "evidence": claim.evidence,
+                "margin": _finite_or_none(claim.margin),
+                "spread": _finite_or_none(claim.spread),
+            }
+            for claim in report.claims
+        ],
+        "tables": {heading: _table(table) for heading, table in report.tables.items()},
+    }
+
+
+def report_from_dict(data: Mapping[str, Any]) -> Report:
+    """The :class:`Report` that :func:`report_to_dict` wrote: claims typed, tables as markdown."""
+    claims = [
+        Claim(c["statement"], Verdict(c["verdict"]), c.get("evidence", ""), c.get("margin"), c.get("spread"))
+        for c in data.get("claims", [])
+    ]
+    return Report(
+        data["title"],
+        about=data.get("about", ""),
+        claims=claims,
+        tables=dict(data.get("tables", {})),
+        claims_heading=data.get("claims_heading", Report.claims_heading),
+        tables_first=bool(data.get("tables_first", False)),
+    )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def metric_values(values: Mapping[str, float], step: int = 0) -> dict[str, dict[str, float]]:

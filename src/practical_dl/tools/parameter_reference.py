@@ -36,10 +36,12 @@ def typed_blocks(project: Path) -> dict[str, type[BaseModel]]:
     from kedro.validation.type_extractor import TypeExtractor
 
     import practical_dl.pipelines as package
+    from practical_dl.project.context import load_project_parameters
 
     bootstrap_project(project)
+    parameters = load_project_parameters(project)
     pipelines = {
-        module.name: importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+        module.name: importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline(parameters=parameters)
         for module in pkgutil.iter_modules(package.__path__)
     }
     found = TypeExtractor(pipelines).extract_types_from_pipelines()

@@ -67,6 +67,7 @@ def test_patch_table_report_pictures_and_patches(attacked_project):
     assert len(client.get_metric_history(run_.info.run_id, "patch.simplenet.every_target_success")) == 10
     assert {a.path for a in client.list_artifacts(run_.info.run_id, "reports/patch")} == {
         "reports/patch/report.md",
+        "reports/patch/report.json",  # its claims, typed
         "reports/patch/success.csv",
     }
 

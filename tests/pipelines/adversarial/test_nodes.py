@@ -5,7 +5,6 @@ import copy
 import json
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
@@ -13,13 +12,15 @@ from practical_dl.methods.attacks import AdversarialParameters
 from practical_dl.pipelines.adversarial.nodes import AttackResult, _adversarial_training, attack_claims, attacked_models, report_attacks
 from practical_dl.project.datasets import TypedJSONDataset
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings
-from tests.conftest import ROOT, TRAINING_DEFAULTS
+from practical_dl.project.reporting import render_report
+from tests.conftest import TRAINING_DEFAULTS, shipped_parameters
 
-CONFIGURED = yaml.safe_load((ROOT / "conf" / "base" / "parameters_adversarial.yml").read_text())
+ADVERSARIAL = shipped_parameters("adversarial")
+ROBUST = shipped_parameters("simplenet_robust", "parameters_adversarial.yml")
 
 
 def adversarial_parameters(**change) -> AdversarialParameters:
-    return AdversarialParameters.from_dict(copy.deepcopy(CONFIGURED["adversarial"]) | change, "adversarial")
+    return AdversarialParameters.from_dict(copy.deepcopy(ADVERSARIAL) | change, "adversarial")
 
 
 def test_every_trained_model_then_the_robust_ones_by_default():
@@ -36,8 +37,8 @@ def test_the_whole_test_split_is_attacked_unless_test_images_says_otherwise():
 
 def test_the_adversarial_training_is_reported_as_the_parameters_set_it():
     defaults = TrainingSettings.from_dict(TRAINING_DEFAULTS, "training_defaults")
-    robust = TrainingOverrides.from_dict(CONFIGURED["simplenet_robust"]["training"], "simplenet_robust.training")
-    assert _adversarial_training(defaults, robust, "simplenet_robust") == CONFIGURED["simplenet_robust"]["training"]["adversarial"]
+    robust = TrainingOverrides.from_dict(ROBUST["training"], "simplenet_robust.training")
+    assert _adversarial_training(defaults, robust, "simplenet_robust") == ROBUST["training"]["adversarial"]
     assert _adversarial_training(defaults, TrainingOverrides.from_dict({"epochs": 2}, "fc64.training"), "fc64") is None
 
 
@@ -83,7 +84,7 @@ def test_the_report_holds_every_claim_line_after_the_table():
     base = _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05, 0.0], test_images=100)
     robust = _result("simplenet_robust", [0.98, 0.9, 0.8, 0.7], [0.98, 0.8, 0.6, 0.5], {"attack": "fgsm", "epsilon": 0.3}, test_images=100)
     adversarial = adversarial_parameters()
-    markdown = report_attacks(adversarial, base, robust)["markdown"]
+    markdown = render_report(report_attacks(adversarial, base, robust)["markdown"])
     claims = attack_claims(adversarial, (base, robust))
     assert len(claims) == 6 and all(claim.line() in markdown.splitlines() for claim in claims)
     assert markdown.index("| simplenet_robust |") < markdown.index("## What the runs show") < markdown.index(claims[0].line())

@@ -5,7 +5,6 @@ import copy
 import math
 
 import pytest
-import yaml
 
 from practical_dl.core.params import ParameterError
 from practical_dl.pipelines.batch_lr.nodes import (
@@ -18,12 +17,12 @@ from practical_dl.pipelines.batch_lr.nodes import (
 )
 from practical_dl.project.figures import close
 from practical_dl.project.parameters import TrainingSettings
-from practical_dl.project.reporting import Verdict
+from practical_dl.project.reporting import Verdict, render_report
 from practical_dl.project.sweeps import MemberSummary
-from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
+from tests.conftest import shipped_parameters
 
-BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_batch_lr.yml").read_text())["batch_lr"]
+BASE = shipped_parameters("batch_lr")
 
 
 def _params(raw):
@@ -95,7 +94,9 @@ def _results(errors, seconds=(9.0, 2.0, 3.0)):
 
 
 def _report(errors, seconds=(9.0, 2.0, 3.0)):
-    return report_batch_lr(_params(BASE | GRID), *_results(errors, seconds))
+    """The node's outputs, its report rendered as the catalog writes it."""
+    out = report_batch_lr(_params(BASE | GRID), *_results(errors, seconds))
+    return out | {"report": render_report(out["report"])}
 
 
 def test_the_heat_map_and_the_table_have_the_grid_of_the_parameters():

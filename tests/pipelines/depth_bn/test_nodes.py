@@ -4,12 +4,9 @@ members, parameters and verdicts."""
 import copy
 import math
 
-import numpy as np
 import pytest
 import torch
-import yaml
 
-from practical_dl.core.config import TrainConfig
 from practical_dl.core.diagnostics import GradientNorms
 from practical_dl.core.engine import fit
 from practical_dl.core.params import ParameterError
@@ -24,11 +21,13 @@ from practical_dl.pipelines.depth_bn.nodes import (
     report_depth_bn,
 )
 from practical_dl.project.parameters import TrainingSettings
-from practical_dl.project.reporting import Verdict
-from tests.conftest import ROOT
+from practical_dl.project.reporting import Verdict, render_report
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
+from tests.conftest import shipped_parameters
+from tests.helpers.data import random_digits
+from tests.helpers.training import cpu_config
 
-BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_depth_bn.yml").read_text())["depth_bn"]
+BASE = shipped_parameters("depth_bn")
 
 
 @pytest.mark.parametrize("depth", [3, 4, 8, 16, 32])
@@ -50,15 +49,10 @@ def test_too_shallow_or_bad_width_is_refused():
         DeepConvNet(depth=4, width=0)
 
 
-def _data(n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
-
-
 def test_gradient_norms_are_measured_per_layer_without_touching_the_training():
-    images, labels = _data()
+    images, labels = random_digits(96)
     standardiser = Standardiser(mean=(127.0,), std=(74.0,))
-    config = TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu", progress=False, select_best=False, checkpoint_every=0)
+    config = cpu_config(epochs=2, select_best=False, checkpoint_every=0)
 
     def trained(watch: bool):
         torch.manual_seed(0)
@@ -169,7 +163,7 @@ def test_the_verdicts_follow_the_runs():
 
 def test_the_report_renders_every_claim():
     params = _params(BASE | {"probe_images": 8})
-    report = report_depth_bn(params, *LECTURE)["report"]
+    report = render_report(report_depth_bn(params, *LECTURE)["report"])
     claims = check_depth_bn_claims(LECTURE, params.not_learning_percent)
     assert len(claims) == 5
     assert report.startswith("# Deep networks with and without batch norm: what these runs show\n")

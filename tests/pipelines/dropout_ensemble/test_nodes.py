@@ -4,7 +4,6 @@ import copy
 
 import numpy as np
 import pytest
-import yaml
 
 from practical_dl.core.params import ParameterError
 from practical_dl.pipelines.dropout_ensemble.nodes import (
@@ -17,12 +16,12 @@ from practical_dl.pipelines.dropout_ensemble.nodes import (
     report_dropout_ensemble,
 )
 from practical_dl.project.parameters import TrainingSettings
-from practical_dl.project.reporting import Verdict
+from practical_dl.project.reporting import Verdict, render_report
 from practical_dl.project.sweeps import MemberSummary
-from tests.conftest import ROOT
 from tests.conftest import TRAINING_DEFAULTS as DEFAULTS
+from tests.conftest import shipped_parameters
 
-BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dropout_ensemble.yml").read_text())["dropout_ensemble"]
+BASE = shipped_parameters("dropout_ensemble")
 
 
 def _params(raw):
@@ -106,7 +105,7 @@ def _setting():
 def test_the_verdicts_follow_the_numbers():
     params, _, pairs = _setting()
     out = report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs)
-    report = out["report"]
+    report = render_report(out["report"])
     assert "Dropout improves on one network trained without it: **holds** — 1.00% against 5.00%" in report
     assert (
         "as accurate as an ensemble of independently trained networks: **holds** — "
@@ -116,13 +115,13 @@ def test_the_verdicts_follow_the_numbers():
     assert list(out["table"]["networks trained"]) == [1, 2, 1, 1]
     assert [m["step"] for m in out["metrics"]["ensemble_test_error"]] == [1, 2]
     worse = dict(pairs[-1], probabilities=_probabilities(LABELS, 900, 0.99, 3))
-    report = report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs[:-1], worse)["report"]
+    report = render_report(report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs[:-1], worse)["report"])
     assert "Dropout improves on one network trained without it: **contradicted** — 10.00% against 5.00%" in report
 
 
 def test_the_report_renders_every_claim():
     params, plain, pairs = _setting()
-    report = report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs)["report"]
+    report = render_report(report_dropout_ensemble(params, {"labels": LABELS.astype(np.uint8)}, *pairs)["report"])
     claims = check_dropout_ensemble_claims(compare_methods(params, LABELS, plain, pairs[-1]))
     # here averaging two networks that are wrong on different images makes them less sure of the right ones: the ECE rises
     assert [claim.verdict for claim in claims] == [Verdict.HOLDS] * 3 + [Verdict.CONTRADICTED]

@@ -15,7 +15,7 @@ from practical_dl.models.networks import build_model  # noqa: E402
 from practical_dl.pipelines.evaluation.nodes import visualise_learned_kernels  # noqa: E402
 from practical_dl.project.figures import close  # noqa: E402
 from practical_dl.project.parameters import EvaluationParameters  # noqa: E402
-from tests.conftest import tiny_split  # noqa: E402
+from tests.helpers.data import tiny_split  # noqa: E402
 
 
 def _classifier(name="simplenet"):

@@ -2,20 +2,17 @@
 
 import copy
 
-import numpy as np
 import pytest
 import torch
-import yaml
 
-from practical_dl.core.standardise import Standardiser
-from practical_dl.models.classifier import make_classifier
 from practical_dl.models.gan import Generator
-from practical_dl.models.networks import SimpLeNet
 from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator
 from practical_dl.project.figures import close
-from tests.conftest import ROOT
+from tests.conftest import shipped_parameters
+from tests.helpers.data import tiny_split
+from tests.helpers.training import untrained_simplenet
 
-BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())["gan"]
+BASE = shipped_parameters("gan")
 
 
 def gan_parameters(**training) -> GanParameters:
@@ -26,21 +23,15 @@ def gan_parameters(**training) -> GanParameters:
     return GanParameters.from_dict(block, "gan")
 
 
-def split(n: int, seed: int) -> dict[str, np.ndarray]:
-    images = np.random.default_rng(seed).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
-    return {"images": images, "labels": np.arange(n) % 10}
-
-
 @pytest.fixture(scope="module")
 def classifier():
-    torch.manual_seed(0)
-    return make_classifier(SimpLeNet(), Standardiser(mean=(0.13,), std=(0.31,), scale=255.0), {"name": "simplenet"}, 1, 28)
+    return untrained_simplenet()
 
 
 def test_the_generator_is_scored_beside_real_images_and_pictured(classifier):
     torch.manual_seed(0)
     weights = Generator(8, 4).state_dict()
-    out = explore_generator(weights, split(40, 0), split(40, 1), classifier, gan_parameters())
+    out = explore_generator(weights, tiny_split(40, seed=0), tiny_split(40, seed=1), classifier, gan_parameters())
     scores = out["scores"]
     assert scores["generated_images"] == 40 and sum(scores["generated_class_shares"]) == 40  # as many as the test split
     assert 1 <= scores["inception_score"] <= 2 and scores["frechet_distance"] >= 0  # splits: 2
@@ -58,7 +49,7 @@ def test_the_generator_is_scored_beside_real_images_and_pictured(classifier):
         "real_test_inception_score",
         "real_validation_frechet_distance",
     }
-    again = explore_generator(weights, split(40, 0), split(40, 1), classifier, gan_parameters())["scores"]
+    again = explore_generator(weights, tiny_split(40, seed=0), tiny_split(40, seed=1), classifier, gan_parameters())["scores"]
     assert again == scores  # one seeded stream of latent vectors
     for key in ("samples_plot", "interpolation_plot", "arithmetic_plot"):
         close(out[key])
@@ -67,4 +58,4 @@ def test_the_generator_is_scored_beside_real_images_and_pictured(classifier):
 def test_a_generator_that_does_not_fit_the_parameters_is_named(classifier):
     weights = Generator(8, 8).state_dict()
     with pytest.raises(ValueError, match=r"the saved generator does not fit parameters gan\.training .*rerun `kedro run --pipelines gan`"):
-        explore_generator(weights, split(20, 0), split(20, 1), classifier, gan_parameters())
+        explore_generator(weights, tiny_split(20, seed=0), tiny_split(20, seed=1), classifier, gan_parameters())

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
@@ -14,10 +13,11 @@ from practical_dl.methods.patch import PatchTraining
 from practical_dl.pipelines.patch.claims import patch_claims
 from practical_dl.pipelines.patch.nodes import EveryTarget, PatchParameters, PatchResult, patched_models, report_patches
 from practical_dl.project.datasets import TypedJSONDataset
-from tests.conftest import ROOT
+from practical_dl.project.reporting import render_report
+from tests.conftest import shipped_parameters
 
-BASE = yaml.safe_load((ROOT / "conf" / "base" / "parameters_patch.yml").read_text())["patch"]
-ADVERSARIAL = yaml.safe_load((ROOT / "conf" / "base" / "parameters_adversarial.yml").read_text())["adversarial"]
+BASE = shipped_parameters("patch")
+ADVERSARIAL = shipped_parameters("adversarial")
 
 
 def patch_parameters(**change) -> PatchParameters:
@@ -132,12 +132,12 @@ def test_the_report_tables_every_model_and_size_and_logs_curves():
     assert list(out["table"].columns) == ["model", "4x4", "8x8", "12x12"]
     assert out["table"]["12x12"].tolist() == [30.0, 25.0]
     assert [p["step"] for p in out["metrics"]["simplenet.targeted_success"]] == [4, 8, 12]
-    assert "| SIMPLENET |" in out["markdown"]
+    assert "| SIMPLENET |" in render_report(out["markdown"])
 
 
 def test_the_report_holds_every_claim_line_after_the_table():
     results = (_result("simplenet", [0.01, 0.05, 0.3]), _result("simplenet_robust", [0.0, 0.04, 0.25]))
-    markdown = report_patches(BAR, ROBUST, *results)["markdown"]
+    markdown = render_report(report_patches(BAR, ROBUST, *results)["markdown"])
     claims = patch_claims(BAR, ROBUST, results)
     assert len(claims) == 6 and all(claim.line() in markdown.splitlines() for claim in claims)
     assert markdown.index("| SIMPLENET_ROBUST |") < markdown.index("## What the runs show") < markdown.index(claims[0].line())

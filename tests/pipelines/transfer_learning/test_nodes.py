@@ -6,7 +6,7 @@ import pytest
 from practical_dl.core.params import ParameterError
 from practical_dl.core.splits import per_class_subset
 from practical_dl.pipelines.transfer_learning.nodes import TransferLearningParameters, make_transfer_tasks
-from tests.conftest import tiny_split
+from tests.helpers.data import tiny_split
 
 RAW = {
     "source_classes": [0, 1, 2, 3, 4],
@@ -62,7 +62,7 @@ def test_run_overrides_merge_training_then_the_strategy():
     assert params.strategy_training["fine_tune"].to_dict() == {"lr": 0.01, "backbone_lr_factor": 0.1}
 
 
-def test_target_task_from_a_folder_of_class_named_subfolders(tmp_path, monkeypatch):
+def test_target_task_from_a_folder_of_class_named_subfolders(tmp_path):
     from kedro_datasets.partitions import PartitionedDataset
     from PIL import Image
 
@@ -84,23 +84,20 @@ def test_target_task_from_a_folder_of_class_named_subfolders(tmp_path, monkeypat
         images_from_folders({"a.png": lambda: None, "b.png": lambda: None}, transfer())
 
     params = {**RAW, "target": {"source": "folders"}, "strategies": ["scratch"], "budgets": ["all"]}
-    monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": params})
-    inputs = transfer_pipeline.create_pipeline().inputs()
+    inputs = transfer_pipeline.create_pipeline(parameters={"transfer_learning": params}).inputs()
     assert {"transfer_target_train_images", "transfer_target_test_images"} <= inputs
     assert "test_split" not in inputs
 
 
-def test_the_pipeline_is_built_from_a_validated_block(monkeypatch):
+def test_the_pipeline_is_built_from_a_validated_block():
     from practical_dl.pipelines.transfer_learning import pipeline as transfer_pipeline
 
     params = {**RAW, "strategies": ["scratch", "fine_tune"], "budgets": [10, "all"]}
-    monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": params})
-    names = {n.name for n in transfer_pipeline.create_pipeline().nodes}
+    names = {n.name for n in transfer_pipeline.create_pipeline(parameters={"transfer_learning": params}).nodes}
     assert {"transfer.scratch.n10.train_transfer_run", "transfer.fine_tune.all.train_transfer_run"} <= names
     bad = {**params, "budgets": [10, -1]}
-    monkeypatch.setattr(transfer_pipeline, "load_project_parameters", lambda: {"transfer_learning": bad})
     with pytest.raises(ParameterError, match=r"invalid parameter transfer_learning\.budgets\[1\]: must be a positive integer"):
-        transfer_pipeline.create_pipeline()
+        transfer_pipeline.create_pipeline(parameters={"transfer_learning": bad})
 
 
 def _run(tmp_path, source_weights, strategy="fine_tune"):

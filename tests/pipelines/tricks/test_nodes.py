@@ -4,15 +4,13 @@ Built from typed member summaries, as the catalog loads them."""
 
 import math
 
-import yaml
-
 from practical_dl.pipelines.tricks.nodes import TricksParameters, check_claims, report_sweeps, summarise_sweeps
 from practical_dl.project.figures import close
-from practical_dl.project.reporting import Verdict
+from practical_dl.project.reporting import Verdict, render_report
 from practical_dl.project.sweeps import MemberSummary
-from tests.conftest import ROOT
+from tests.conftest import shipped_parameters
 
-TRICKS = TricksParameters.from_dict(yaml.safe_load((ROOT / "conf" / "base" / "parameters_tricks.yml").read_text())["tricks"], "tricks")
+TRICKS = TricksParameters.from_dict(shipped_parameters("tricks"), "tricks")
 
 
 def _member(sweep, member, *, lr=0.01, batch=64, error=2.0, seconds=1.0, diverged=False, accuracies=((0.9, 0.9), (0.95, 0.95))):
@@ -97,7 +95,7 @@ def test_a_sweep_without_its_members_makes_no_claim():
 def test_the_report_has_every_claim_of_the_check_once_the_sweeps_the_table_and_one_figure_per_sweep():
     out = report_sweeps(TRICKS, *RESULTS)
     try:
-        report = out["report"]
+        report = render_report(out["report"])
         assert report.startswith("# Tricks of the trade: what these runs show\n")
         assert "SimpLeNet-style runs on 1000 training images each" in report
         for claim in check_claims(RESULTS):

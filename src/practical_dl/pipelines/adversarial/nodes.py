@@ -20,7 +20,7 @@ from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
 from practical_dl.project.figures import adversarial_examples_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report, metric_history, render_report
+from practical_dl.project.reporting import Claim, Report, metric_history
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def report_attacks(adversarial: AdversarialParameters, *results: AttackResult) -
     )
     return {
         "table": table,
-        "markdown": render_report(report),
+        "markdown": report,
         "plot": accuracy_under_attack_figure(results),
         "metrics": metrics,
     }

@@ -3,13 +3,15 @@ produced (a group ``adversarial.<model>`` each in kedro-viz), plus the robust mo
 itself with adversarial examples mixed into training (``robust_models``: trained and evaluated
 by the same sub-pipelines as every other model), then a report that compares them all."""
 
+from collections.abc import Mapping
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.methods.attacks import AdversarialParameters
 from practical_dl.pipelines.adversarial.nodes import attack_model, attacked_models, report_attacks
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.model_pipelines import model_evaluation_template, model_training_template, trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
 
@@ -33,8 +35,8 @@ def _attack_template(model: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    parameters = load_project_parameters()
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    parameters = pipeline_parameters(parameters)
     adversarial = AdversarialParameters.from_dict(parameters.get("adversarial") or {}, "adversarial")
     robust = list(adversarial.robust_models)
     models = attacked_models(adversarial, trained_model_names(parameters))

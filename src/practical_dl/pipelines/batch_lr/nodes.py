@@ -17,7 +17,7 @@ from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveFlo
 from practical_dl.pipelines.batch_lr.figures import batch_lr_figure
 from practical_dl.project.namespaces import name_safe
 from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report, render_report
+from practical_dl.project.reporting import Claim, Report
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 
 logger = logging.getLogger(__name__)
@@ -217,4 +217,4 @@ def report_batch_lr(batch_lr: BatchLrParameters, *results: MemberSummary) -> dic
         claims=check_batch_lr_claims(batches, lrs, error, float(batch_lr.not_learning_percent)),
         tables={**({"Time per epoch": speed} if speed else {}), "Test error (%) of every pair": table},
     )
-    return {"table": table, "report": render_report(report), "plot": batch_lr_figure(batches, lrs, error, per_batch(seconds))}
+    return {"table": table, "report": report, "plot": batch_lr_figure(batches, lrs, error, per_batch(seconds))}

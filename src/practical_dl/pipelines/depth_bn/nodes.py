@@ -22,7 +22,7 @@ from practical_dl.core.splits import stratified_subset
 from practical_dl.pipelines.depth_bn.figures import depth_bn_figure
 from practical_dl.project.namespaces import name_safe
 from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report, render_report
+from practical_dl.project.reporting import Claim, Report
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 
 logger = logging.getLogger(__name__)
@@ -310,4 +310,4 @@ def report_depth_bn(depth_bn: DepthBnParameters, *results: DepthMemberSummary) -
         claims=check_depth_bn_claims(results, float(depth_bn.not_learning_percent)),
         tables={"Every run": table.drop(columns="mlflow run")},
     )
-    return {"table": table, "report": render_report(report), "plot": depth_bn_figure(results)}
+    return {"table": table, "report": report, "plot": depth_bn_figure(results)}

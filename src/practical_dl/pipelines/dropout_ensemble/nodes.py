@@ -21,7 +21,7 @@ from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt
 from practical_dl.methods.calibration import mc_dropout_probabilities, reliability
 from practical_dl.pipelines.dropout_ensemble.figures import dropout_ensemble_figure
 from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report, metric_history, render_report
+from practical_dl.project.reporting import Claim, Report, metric_history
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 
 logger = logging.getLogger(__name__)
@@ -323,4 +323,4 @@ def report_dropout_ensemble(
         claims=check_dropout_ensemble_claims(comparison),
         tables={"Every model": table},
     )
-    return {"table": table, "report": render_report(report), "plot": _figure(comparison), "metrics": _metrics(comparison)}
+    return {"table": table, "report": report, "plot": _figure(comparison), "metrics": _metrics(comparison)}

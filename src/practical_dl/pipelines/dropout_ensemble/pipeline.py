@@ -3,6 +3,9 @@ and one with dropout, each a namespaced training sub-pipeline (``dropout_ensembl
 and a child MLflow run that keeps its test-set probabilities; then a report that compares the
 dropout network (and its Monte-Carlo average) with ensembles of k plain networks."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.dropout_ensemble.nodes import (
@@ -12,28 +15,25 @@ from practical_dl.pipelines.dropout_ensemble.nodes import (
     report_dropout_ensemble,
     train_ensemble_member,
 )
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
 from practical_dl.project.parameters import TrainingSettings
-from practical_dl.project.training_setup import model_from_params
 
 
-def _members(params: dict) -> list[str]:
-    """The members; the block validated, every member's settings resolved and the dropout network
-    built, so a bad block fails before any member trains (Kedro does not see the values bound into
-    the members)."""
+def _members(params: Mapping[str, Any]) -> list[str]:
+    """The members; the block validated and every member's network and settings resolved
+    (``ModelSpec`` checks the options), so a bad block fails before any member trains (Kedro does
+    not see the values bound into the members). No network is built."""
     dropout_ensemble = DropoutEnsembleParameters.from_dict(params.get("dropout_ensemble") or {}, "dropout_ensemble")
     defaults = TrainingSettings.from_dict(params.get("training_defaults") or {}, "training_defaults")
     members = ensemble_members(dropout_ensemble)
     for member in members:
         member_spec(dropout_ensemble, defaults, member)
-    model, _ = member_spec(dropout_ensemble, defaults, "dropout")
-    model_from_params(model, "dropout_ensemble.model")
     return members
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    members = _members(load_project_parameters())
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    members = _members(pipeline_parameters(parameters))
     runs = member_pipelines(
         train_ensemble_member,
         [(f"dropout_ensemble.{m}", {"member": m}) for m in members],

@@ -15,12 +15,14 @@ from matplotlib.figure import Figure
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.evaluation.figures import feature_maps_figure, kernels_figure, training_curves_figure
 from practical_dl.project.parameters import EvaluationParameters
+from practical_dl.project.reporting import Claim, Report
 
 logger = logging.getLogger(__name__)
 
 
-def summarise_results(*metrics: dict) -> tuple[pd.DataFrame, str]:
-    """The lecture's table: test error of every model beside the lecture's reference column."""
+def summarise_results(*metrics: dict) -> tuple[pd.DataFrame, Report]:
+    """The lecture's table: test error of every model beside the lecture's reference column, and the
+    lecture's claim on each of its models (test error under the lecture's)."""
     table = pd.DataFrame(
         [
             {
@@ -39,8 +41,19 @@ def summarise_results(*metrics: dict) -> tuple[pd.DataFrame, str]:
     )
     # the errors with two decimals (0.40, not 0.4), the loss with four, the seconds with one
     decimals = {"test error (%)": ".2f", "test loss": ".4f", "training time (s)": ".1f"}
-    markdown = "# Test error on MNIST\n\n" + table.to_markdown(index=False, floatfmt=[decimals.get(c, "g") for c in table.columns]) + "\n"
-    return table, markdown
+    markdown = table.to_markdown(index=False, floatfmt=[decimals.get(c, "g") for c in table.columns])
+    claims = [
+        Claim.from_margin(
+            f"{m['label']} trains to a test error under the lecture's {m['reference_error_percent']:.2f}%",
+            m["reference_error_percent"] - m["test_error_percent"],
+            0.0,
+            f"{m['test_error_percent']:.2f}% against {m['reference_error_percent']:.2f}%",
+        )
+        for m in metrics
+        if m["reference_error_percent"] is not None
+    ]
+    report = Report("Test error on MNIST", claims=claims, tables={"Every model": markdown}, tables_first=True)
+    return table, report
 
 
 def plot_training_curves(*histories: pd.DataFrame) -> Figure:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.evaluation.nodes import plot_training_curves, summarise_results, visualise_learned_kernels
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.model_pipelines import model_evaluation_template, trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
 from practical_dl.project.parameters import EvaluationParameters
@@ -13,9 +16,9 @@ from practical_dl.project.parameters import EvaluationParameters
 SHARED_INPUTS = {"test_split"}
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    parameters = load_project_parameters()
-    models = kwargs.get("models") or trained_model_names(parameters)
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    parameters = pipeline_parameters(parameters)
+    models = trained_model_names(parameters)
     per_model = sum(
         (
             Pipeline(

@@ -2,15 +2,18 @@
 project's own classifier (``gan.classifier``, trained by the ``training`` pipeline), then
 explore what it learnt: samples, latent interpolations and latent vector arithmetic."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator, train_gan
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.namespaces import reading_across_namespaces
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    classifier = GanParameters.from_dict(load_project_parameters().get("gan") or {}, "gan").classifier
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    classifier = GanParameters.from_dict(pipeline_parameters(parameters).get("gan") or {}, "gan").classifier
     scoring = [f"{classifier}.classifier", "params:gan"]
     with reading_across_namespaces():
         return Pipeline(

@@ -23,7 +23,7 @@ from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.patch.claims import patch_claims
 from practical_dl.pipelines.patch.figures import patch_success_figure
 from practical_dl.project.figures import adversarial_examples_figure, image_rows_figure
-from practical_dl.project.reporting import Report, metric_history, render_report
+from practical_dl.project.reporting import Report, metric_history
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ def report_patches(patch: PatchParameters, adversarial: AdversarialParameters, *
     )
     return {
         "table": table,
-        "markdown": render_report(report),
+        "markdown": report,
         "plot": patch_success_figure(results, patch.bar.to_dict() if patch.bar is not None else {}),
         "metrics": metrics,
     }

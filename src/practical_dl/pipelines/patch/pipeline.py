@@ -3,13 +3,15 @@ every classifier the ``training`` and ``adversarial`` pipelines produced (a grou
 ``patch.<model>`` each in kedro-viz), then a report that says whether the issue's bar and the
 lecture's claims hold."""
 
+from collections.abc import Mapping
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.methods.attacks import AdversarialParameters
 from practical_dl.pipelines.patch.nodes import PatchParameters, attack_with_patches, patched_models, report_patches
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.model_pipelines import trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
 
@@ -29,8 +31,8 @@ def _patch_template(model: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    parameters = load_project_parameters()
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    parameters = pipeline_parameters(parameters)
     patch = PatchParameters.from_dict(parameters.get("patch") or {}, "patch")
     adversarial = AdversarialParameters.from_dict(parameters.get("adversarial") or {}, "adversarial")  # read for its robust models
     models = patched_models(patch, trained_model_names(parameters), adversarial)

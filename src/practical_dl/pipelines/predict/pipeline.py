@@ -2,27 +2,29 @@
 (``data/01_raw/my_digits``), each prepared the way MNIST was made (``practical_dl.serving.preprocess``).
 
 The models are ``predict.models``, or by default every model of ``trained_models`` that has
-been trained (whose ``<model>.classifier`` exists when the run starts).
+been trained (whose ``<model>.classifier`` file exists when the pipeline is built).
 """
 
+from collections.abc import Mapping
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.core.params import ParameterError
 from practical_dl.pipelines.predict.nodes import PredictParameters, predict_digits
-from practical_dl.project.context import existing_datasets, load_project_parameters
+from practical_dl.project.context import existing_datasets, pipeline_parameters
 from practical_dl.project.model_pipelines import trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
 
 
-def predicted_models(parameters: dict | None = None) -> list[str]:
+def predicted_models(parameters: Mapping[str, Any]) -> list[str]:
     """``predict.models``, or every trained model that has a classifier to load.
 
     The ``predict`` block is validated here: its models shape the pipeline's inputs, which Kedro's
-    check of typed parameters does not see.
+    check of typed parameters does not see. "Trained" is a stat of each classifier's file in the
+    catalog (:func:`~practical_dl.project.context.existing_datasets`), never a load.
     """
-    parameters = parameters if parameters is not None else load_project_parameters()
     chosen = PredictParameters.from_dict(parameters.get("predict") or {}, "predict").models
     trained = trained_model_names(parameters)
     if chosen:
@@ -34,8 +36,8 @@ def predicted_models(parameters: dict | None = None) -> list[str]:
     return existing or trained  # nothing trained yet: the run says which pipeline to run first
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    models = kwargs.get("models") or predicted_models()
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    models = predicted_models(pipeline_parameters(parameters))
     with reading_across_namespaces():  # the node reads every model's namespaced classifier
         node = Node(
             update_wrapper(partial(predict_digits, models=models), predict_digits),

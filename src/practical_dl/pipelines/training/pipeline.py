@@ -11,13 +11,17 @@ model as a collapsible group and a model is added by configuration alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Pipeline
 
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.model_pipelines import TRAINING_INPUTS, model_training_template, trained_model_names
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    models = kwargs.get("models") or trained_model_names()
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    models = trained_model_names(pipeline_parameters(parameters))
     return sum(
         (
             Pipeline(

@@ -28,7 +28,7 @@ from practical_dl.methods.transfer import (
 )
 from practical_dl.pipelines.transfer_learning.figures import transfer_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Report, render_report
+from practical_dl.project.reporting import Claim, Report
 from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
 from practical_dl.project.training_setup import file_identity, state_dict_for_saving, tensors_identity
 
@@ -331,13 +331,43 @@ def train_transfer_run(
     )
 
 
-def report_transfer(*results: TransferRunSummary) -> tuple[pd.DataFrame, str, Figure]:
-    """Target test accuracy against labelled images per class, one line per strategy."""
+def transfer_claims(wide: pd.DataFrame) -> list[Claim]:
+    """The lecture's claims on transfer from the accuracy (%) per labelled images per class (rows) and strategy (columns).
+
+    Transfer is the better of fine-tuning and feature extraction; none without ``scratch`` and one of them.
+    """
+    transfer = [s for s in ("fine_tune", "feature_extract") if s in wide.columns]
+    if "scratch" not in wide.columns or not transfer or wide.empty:
+        return []
+    gain = wide[transfer].max(axis=1) - wide["scratch"]
+    few, most = wide.index.min(), wide.index.max()
+    claims = [
+        Claim.from_margin(
+            f"Transfer helps when labels are few: with {few} labelled images per class it beats training from scratch",
+            float(gain[few]),
+            0.0,
+            f"{wide.loc[few, transfer].max():.2f}% against {wide.loc[few, 'scratch']:.2f}% from scratch",
+        )
+    ]
+    if most != few:
+        claims.append(
+            Claim.check(
+                f"It helps less once labels are plentiful: its gain with {most} per class is smaller than with {few}",
+                bool(gain[most] < gain[few]),
+                f"{gain[most]:+.2f} points against {gain[few]:+.2f}",
+            )
+        )
+    return claims
+
+
+def report_transfer(*results: TransferRunSummary) -> tuple[pd.DataFrame, Report, Figure]:
+    """Target test accuracy against labelled images per class, one line per strategy, and the lecture's claims on it."""
     table = pd.DataFrame([r.model_dump() for r in results]).sort_values(["strategy", "labelled_images"])
     wide = table.pivot_table(index="per_class", columns="strategy", values="target_test_accuracy").mul(100).round(2)
     report = Report(
         "Transfer learning: target test accuracy (%) against labelled images per class",
+        claims=transfer_claims(wide),
         tables={"Target test accuracy (%)": wide.to_markdown(), "All runs": table.drop(columns=["mlflow_run_id"])},
+        tables_first=True,
     )
-    markdown = render_report(report)
-    return table, markdown, transfer_figure(table)
+    return table, report, transfer_figure(table)

@@ -4,6 +4,9 @@ instance of one sub-pipeline (``transfer.<strategy>.<budget>``) and a child MLfl
 The source model's pre-training is a versioned catalog entry: ``kedro run --pipelines
 transfer_learning --only-missing-outputs`` reuses it instead of training it again."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.transfer_learning.nodes import (
@@ -15,7 +18,7 @@ from practical_dl.pipelines.transfer_learning.nodes import (
     report_transfer,
     train_transfer_run,
 )
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.namespaces import member_pipelines, reading_across_namespaces
 
 RUN_INPUTS = [
@@ -31,9 +34,9 @@ def budget_name(budget) -> str:
     return "all" if budget == "all" else f"n{budget}"
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
     # the strategies and budgets shape the pipeline (bound into each run's node): validated here
-    params = TransferLearningParameters.from_dict(load_project_parameters().get("transfer_learning") or {}, "transfer_learning")
+    params = TransferLearningParameters.from_dict(pipeline_parameters(parameters).get("transfer_learning") or {}, "transfer_learning")
     runs = [(s, b) for s in params.strategies for b in params.budgets]
     members = member_pipelines(
         train_transfer_run,

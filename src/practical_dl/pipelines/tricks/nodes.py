@@ -21,7 +21,7 @@ from practical_dl.core.splits import stratified_subset
 from practical_dl.core.standardise import Standardiser
 from practical_dl.pipelines.tricks.figures import regression_figure, sweep_figure
 from practical_dl.project.parameters import ModelOverrides, ModelSpec, TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report, metric_history, metric_values, render_report
+from practical_dl.project.reporting import Claim, Report, metric_history, metric_values
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 from practical_dl.project.training_setup import model_from_params
 
@@ -248,7 +248,7 @@ def check_claims(results: Sequence[MemberSummary]) -> list[Claim]:
 
 
 def report_sweeps(tricks: TricksParameters, *results: MemberSummary) -> dict[str, Any]:
-    """The summary table, a Markdown report of the lecture's claims and one figure per sweep."""
+    """The summary table, the report of the lecture's claims (a :class:`Report`) and one figure per sweep."""
     table = summarise_sweeps(*results)
     descriptions = "\n".join(f"- **{name}**: {spec.description}" for name, spec in tricks.sweeps.items())
     about = (
@@ -261,7 +261,7 @@ def report_sweeps(tricks: TricksParameters, *results: MemberSummary) -> dict[str
         claims=check_claims(results),
         tables={"All runs": table},
     )
-    outputs: dict[str, Any] = {"summary": table, "report": render_report(report)}
+    outputs: dict[str, Any] = {"summary": table, "report": report}
     for sweep, rs in _by_sweep(results).items():
         outputs[sweep] = sweep_figure(sweep, rs)
     return outputs

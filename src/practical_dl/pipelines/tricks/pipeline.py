@@ -2,6 +2,9 @@
 namespaced instance of one training sub-pipeline (``tricks.<sweep>.<member>``, nested groups in
 kedro-viz) and a child MLflow run; a report compares them. A regression example closes it."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.tricks.nodes import (
@@ -12,27 +15,26 @@ from practical_dl.pipelines.tricks.nodes import (
     train_rotation_regression,
     train_sweep_member,
 )
-from practical_dl.project.context import load_project_parameters
+from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.namespaces import member_inputs, member_pipelines, reading_across_namespaces
 from practical_dl.project.parameters import TrainingSettings
-from practical_dl.project.training_setup import model_from_params
 
 
-def _sweeps(params: dict) -> dict[str, list[str]]:
-    """The sweeps and their members; every member's settings resolved and its network built, so a
-    bad member fails before any member trains (Kedro validates the block, not its merged layers)."""
+def _sweeps(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The sweeps and their members; every member's network and settings resolved through their
+    layers (``ModelSpec`` checks the architecture and its options), so a bad member fails before any
+    member trains (Kedro validates the block, not its merged layers). No network is built."""
     tricks = TricksParameters.from_dict(params.get("tricks") or {}, "tricks")
     defaults = TrainingSettings.from_dict(params.get("training_defaults") or {}, "training_defaults")
     sweeps = sweep_members(tricks)
     for sweep, members in sweeps.items():
         for member in members:
-            model, _ = member_spec(tricks, defaults, sweep, member)
-            model_from_params(model, f"tricks.sweeps.{sweep}.members.{member}.model")
+            member_spec(tricks, defaults, sweep, member)
     return sweeps
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    sweeps = _sweeps(load_project_parameters())
+def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    sweeps = _sweeps(pipeline_parameters(parameters))
     pairs = [(sweep, member) for sweep, names in sweeps.items() for member in names]
     members = member_pipelines(
         train_sweep_member,

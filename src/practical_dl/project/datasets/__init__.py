@@ -4,14 +4,21 @@ writing files). They are not PyTorch data sets: what feeds a model batches on it
 
 from practical_dl.project.datasets.bytes_dataset import BytesDataset
 from practical_dl.project.datasets.classifier_dataset import ClassifierDataset
+from practical_dl.project.datasets.figure_dataset import FigureDataset
 from practical_dl.project.datasets.idx_dataset import IDXDataset, encode_idx, parse_idx
+from practical_dl.project.datasets.report_dataset import PageDataset, ReportDataset
+from practical_dl.project.datasets.run_record_dataset import RunRecordDataset
 from practical_dl.project.datasets.typed_json import TypedJSONDataset
 from practical_dl.project.datasets.versioned_artifact import VersionedMlflowArtifactDataset
 
 __all__ = [
     "BytesDataset",
     "ClassifierDataset",
+    "FigureDataset",
     "IDXDataset",
+    "PageDataset",
+    "ReportDataset",
+    "RunRecordDataset",
     "TypedJSONDataset",
     "VersionedMlflowArtifactDataset",
     "encode_idx",

@@ -1,0 +1,26 @@
+"""The ``lecture`` pipeline's own nodes: the DCGAN's claims and the lecture's page.
+
+Registered as ``lecture``, it runs every part of the lecture first (``pipeline_registry``, from
+:data:`~practical_dl.project.lecture.LECTURE_PARTS`): ``kedro run --pipelines lecture`` or ``make lecture``.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from practical_dl.pipelines.lecture.nodes import make_lecture_page, report_gan
+from practical_dl.project.lecture import PAGE_TAG, TAG_PREFIX, page_inputs
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            # the gan pipeline has no report of its own: its claims are made here, from its scores
+            Node(report_gan, inputs=["gan_scores", "params:lecture"], outputs="gan_report", name="report_gan", tags=[f"{TAG_PREFIX}gan"]),
+            Node(
+                make_lecture_page,
+                inputs=["params:lecture", "node_runs", *page_inputs()],
+                outputs={"markdown": "lecture_markdown", "html": "lecture_html"},
+                name="make_lecture_page",
+                tags=[PAGE_TAG],
+            ),
+        ]
+    )
