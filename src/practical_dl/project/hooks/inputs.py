@@ -12,8 +12,13 @@ class MissingInputError(RuntimeError):
     """An input of the pipeline has not been produced yet."""
 
 
+#: the registered pipeline that holds every other (``make lecture``)
+LECTURE = "lecture"
+
+
 def producing_pipelines(dataset: str, requested: list[str] | None = None) -> list[str]:
-    """Names of the project's registered pipelines that output ``dataset``.
+    """Names of the project's registered pipelines that output ``dataset``, the whole lecture
+    (``lecture``, every pipeline together) and ``__default__`` aside: the hint names the one to run.
 
     Asks Kedro's pipeline registry for every pipeline, then for the ``requested`` ones again (what
     this run asked for: ``kedro run --pipelines X`` has Kedro load ``X`` only).
@@ -22,7 +27,7 @@ def producing_pipelines(dataset: str, requested: list[str] | None = None) -> lis
 
     registry.set_requested(None)
     try:
-        found = {name: pipeline for name, pipeline in registry.items() if not name.startswith("__")}
+        found = {name: pipeline for name, pipeline in registry.items() if not name.startswith("__") and name != LECTURE}
     finally:
         registry.set_requested(requested or None)
     return sorted(name for name, pipeline in found.items() if dataset in pipeline.all_outputs())
