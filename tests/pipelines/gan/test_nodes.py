@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from practical_dl.models.gan import Generator
-from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator
+from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator, report_gan
 from practical_dl.project.figures import close
+from practical_dl.project.reporting import Verdict
 from tests.conftest import shipped_parameters
 from tests.helpers.data import tiny_split
 from tests.helpers.training import untrained_simplenet
@@ -59,3 +60,25 @@ def test_a_generator_that_does_not_fit_the_parameters_is_named(classifier):
     weights = Generator(8, 8).state_dict()
     with pytest.raises(ValueError, match=r"the saved generator does not fit parameters gan\.training .*rerun `kedro run --pipelines gan`"):
         explore_generator(weights, tiny_split(20, seed=0), tiny_split(20, seed=1), classifier, gan_parameters())
+
+
+SCORES = {
+    "generated_images": 1000,
+    "inception_score": 7.58,
+    "frechet_distance": 21.13,
+    "real_test_inception_score": 9.74,
+    "real_validation_frechet_distance": 1.29,
+    "generated_class_shares": [120, 110, 100, 90, 95, 105, 77, 100, 103, 100],
+}
+
+
+def test_the_dcgans_claims_come_from_its_scores():
+    report = report_gan(SCORES, GanParameters.from_dict(BASE, "gan"))
+    drawn, bar = report.claims
+    assert drawn.verdict is Verdict.HOLDS and "the rarest, 6, in 7.7% of 1000 samples" in drawn.evidence
+    assert bar.verdict is Verdict.CONTRADICTED and bar.margin == pytest.approx(7.58 - 8.0) and "7.58; real test digits 9.74" in bar.evidence
+    lowered = report_gan(
+        SCORES | {"generated_class_shares": [1000, 0, 0, 0, 0, 0, 0, 0, 0, 0]},
+        GanParameters.from_dict(BASE | {"claims": {"inception_score": 7}}, "gan"),
+    )
+    assert [c.verdict for c in lowered.claims] == [Verdict.CONTRADICTED, Verdict.HOLDS]

@@ -1,4 +1,4 @@
-"""The ``lecture`` pipeline's nodes: the DCGAN's claims from its scores, and the lecture's page in
+"""The ``lecture`` pipeline's node: the lecture's page in
 markdown and self-contained HTML, every claim with its verdict, every part with its figure and time."""
 
 import base64
@@ -9,19 +9,10 @@ import pytest
 from PIL import Image
 
 from practical_dl.core.params import ParameterError
-from practical_dl.pipelines.lecture.nodes import LectureParameters, make_lecture_page, report_gan
+from practical_dl.pipelines.lecture.nodes import LectureParameters, make_lecture_page
 from practical_dl.project.lecture import LECTURE_PARTS
 from practical_dl.project.reporting import Claim, Report, Verdict
 from practical_dl.project.run_record import NodeRun, RunRecord
-
-SCORES = {
-    "generated_images": 1000,
-    "inception_score": 7.58,
-    "frechet_distance": 21.13,
-    "real_test_inception_score": 9.74,
-    "real_validation_frechet_distance": 1.29,
-    "generated_class_shares": [120, 110, 100, 90, 95, 105, 77, 100, 103, 100],
-}
 
 
 def _png(width: int = 900, height: int = 300) -> bytes:
@@ -97,18 +88,6 @@ def test_each_part_shows_the_time_its_nodes_took():
     assert "## 10. A DCGAN (12 s)" in page["markdown"]
     assert "7 min 23 s of pipeline time (parts without a recorded time left out)" in page["markdown"]
     assert '<span class="time">7 min 11 s</span>' in page["html"]
-
-
-def test_the_dcgans_claims_come_from_its_scores():
-    report = report_gan(SCORES, LectureParameters.from_dict({}, "lecture"))
-    drawn, bar = report.claims
-    assert drawn.verdict is Verdict.HOLDS and "the rarest, 6, in 7.7% of 1000 samples" in drawn.evidence
-    assert bar.verdict is Verdict.CONTRADICTED and bar.margin == pytest.approx(7.58 - 8.0) and "7.58; real test digits 9.74" in bar.evidence
-    lowered = report_gan(
-        SCORES | {"generated_class_shares": [1000, 0, 0, 0, 0, 0, 0, 0, 0, 0]},
-        LectureParameters.from_dict({"gan": {"inception_score": 7}}, "lecture"),
-    )
-    assert [c.verdict for c in lowered.claims] == [Verdict.CONTRADICTED, Verdict.HOLDS]
 
 
 def test_reference_times_are_for_parts_of_the_lecture():

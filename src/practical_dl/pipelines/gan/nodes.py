@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from practical_dl.core.distributed import from_environment
-from practical_dl.core.params import NonNegativeFloat, PositiveInt, Settings
+from practical_dl.core.params import NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Settings
 from practical_dl.core.runtime import resolve_device
 from practical_dl.methods.gan.latent import LatentGroup, interpolate, latent_arithmetic
 from practical_dl.methods.gan.scores import ClassifierProbe, FrechetDistance, GANScorer, inception_score
@@ -23,7 +23,7 @@ from practical_dl.models.classifier import DigitClassifier, classifier_to_bytes
 from practical_dl.models.gan import Generator
 from practical_dl.pipelines.gan.figures import gan_training_figure
 from practical_dl.project.figures import close, image_grid_figure, image_rows_figure
-from practical_dl.project.reporting import metric_values
+from practical_dl.project.reporting import Claim, Report, metric_values
 from practical_dl.project.tracking import EpochMetrics
 from practical_dl.project.training_setup import data_identity, state_dict_for_saving, training_checkpointer
 
@@ -67,6 +67,15 @@ class GanArithmetic(Settings):
     """Standard deviation of the noise added to the result's latent vector for its variants."""
 
 
+class GanClaims(Settings):
+    """What the DCGAN's samples must reach for the lecture's claims on it to hold."""
+
+    inception_score: PositiveFloat = 8.0
+    """Inception Score of the generated images (10 at most: every sample one clear digit, the classes even)."""
+    min_class_share: Probability = 0.05
+    """Every digit drawn: the rarest class the classifier reads among the samples, as a share of them."""
+
+
 class GanParameters(Settings):
     """The ``gan`` block (``parameters_gan.yml``): a DCGAN, how it is trained, scored and explored."""
 
@@ -77,6 +86,8 @@ class GanParameters(Settings):
     samples: GanSamples = GanSamples()
     interpolation: GanInterpolation = GanInterpolation()
     arithmetic: GanArithmetic
+    claims: GanClaims = GanClaims()
+    """What the samples must reach for the lecture's claims on the DCGAN to hold (its report)."""
 
 
 def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
@@ -278,3 +289,42 @@ def _arithmetic(generator: Generator, probe: ClassifierProbe, settings: GanArith
         ),
     )
     return summary, figure
+
+
+def report_gan(scores: dict[str, Any], gan: GanParameters) -> Report:
+    """The DCGAN's claims from its final scores (``gan_scores``): it draws every digit, and its samples reach the bar."""
+    bar = gan.claims
+    counts = list(scores.get("generated_class_shares") or [])
+    n = int(scores.get("generated_images") or sum(counts) or 0)
+    rarest = min(range(len(counts)), key=counts.__getitem__) if counts else None
+    share = counts[rarest] / n if counts and n else 0.0
+    inception, real = float(scores["inception_score"]), float(scores["real_test_inception_score"])
+    claims = [
+        Claim.check(
+            f"A DCGAN draws digits of every class: the classifier reads each in at least {bar.min_class_share:.0%} of the samples",
+            share >= bar.min_class_share,
+            f"the rarest, {rarest}, in {share:.1%} of {n} samples" if rarest is not None else "no samples scored",
+        ),
+        Claim.from_margin(
+            f"Its samples reach an Inception Score of {bar.inception_score:g} (10 at most)",
+            inception - bar.inception_score,
+            0.0,
+            f"{inception:.2f}; real test digits {real:.2f}",
+        ),
+    ]
+    table = pd.DataFrame(
+        {
+            "": ["Inception Score (10 at most)", "Fréchet distance to the test set"],
+            "generated": [round(inception, 2), round(float(scores["frechet_distance"]), 2)],
+            "real": [round(real, 2), round(float(scores["real_validation_frechet_distance"]), 2)],
+        }
+    )
+    return Report(
+        "A DCGAN: what its samples score",
+        about=(
+            f"{n} generated images scored by the project's own classifier instead of Inception v3 (docs/gan.md); the real column "
+            "scores the test split (Inception Score) and the validation split against the test split (Fréchet distance)."
+        ),
+        claims=claims,
+        tables={"Scores": table},
+    )

@@ -1,13 +1,14 @@
 """The ``gan`` pipeline: train a DCGAN on the training split, scored after every epoch with the
 project's own classifier (``gan.classifier``, trained by the ``training`` pipeline), then
-explore what it learnt: samples, latent interpolations and latent vector arithmetic."""
+explore what it learnt: samples, latent interpolations and latent vector arithmetic; its claims
+(``gan_report``) come from the final scores."""
 
 from collections.abc import Mapping
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator, train_gan
+from practical_dl.pipelines.gan.nodes import GanParameters, explore_generator, report_gan, train_gan
 from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.namespaces import reading_across_namespaces
 
@@ -42,5 +43,6 @@ def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) 
                     },
                     name="explore_generator",
                 ),
+                Node(report_gan, inputs=["gan_scores", "params:gan"], outputs="gan_report", name="report_gan"),
             ]
         )

@@ -1,4 +1,4 @@
-"""The ``lecture`` pipeline's own nodes: the DCGAN's claims and the lecture's page.
+"""The ``lecture`` pipeline's own node: the lecture's page.
 
 Registered as ``lecture``, it runs every part of the lecture first (``pipeline_registry``, from
 :data:`~practical_dl.project.lecture.LECTURE_PARTS`): ``kedro run --pipelines lecture`` or ``make lecture``.
@@ -6,15 +6,13 @@ Registered as ``lecture``, it runs every part of the lecture first (``pipeline_r
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.pipelines.lecture.nodes import make_lecture_page, report_gan
-from practical_dl.project.lecture import PAGE_TAG, TAG_PREFIX, page_inputs
+from practical_dl.pipelines.lecture.nodes import make_lecture_page
+from practical_dl.project.lecture import PAGE_TAG, page_inputs
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            # the gan pipeline has no report of its own: its claims are made here, from its scores
-            Node(report_gan, inputs=["gan_scores", "params:lecture"], outputs="gan_report", name="report_gan", tags=[f"{TAG_PREFIX}gan"]),
             Node(
                 make_lecture_page,
                 inputs=["params:lecture", "node_runs", *page_inputs()],
