@@ -13,9 +13,10 @@ epsilon means what it means in the literature (Goodfellow et al. 2015; Madry et 
 pixel moves by more than epsilon, and every pixel stays a valid intensity.
 
 Why hand-written rather than torchattacks or the Adversarial Robustness Toolbox: FGSM and PGD
-are a dozen lines (the lecture's FGSM is three), the code must run inside the shared training
-engine's batch loop (adversarial training) on whatever device and memory format it uses, and
-torchattacks has had no release since 2023 while ART brings a framework of its own.
+are a dozen lines (the lecture's FGSM is three), and the code must run inside the shared training
+engine's batch loop (adversarial training) on whatever device and memory format it uses. They are
+checked against ART's (``tests/methods/test_attacks_library.py``), and AutoAttack's core from ART
+measures robustness the literature's way (:mod:`practical_dl.methods.autoattack`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictInt, model_validator
 from torch import nn
 
 from practical_dl.core.config import Device
 from practical_dl.core.params import Flag, IncreasingList, PositiveInt, Settings
+from practical_dl.methods.autoattack import AutoAttackConfig
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -145,20 +147,32 @@ def accuracy_under_attack(
 ) -> list[float]:
     """Accuracy of ``model`` (images in [0, 1] -> logits, e.g. a :class:`~practical_dl.models.classifier.DigitClassifier`, on the
     device of its parameters) on ``images`` attacked at each epsilon; epsilon 0 is clean accuracy."""
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    return [unbroken_by(model, images, labels, attack, epsilon, batch_size, generator).float().mean().item() for epsilon in epsilons]
+
+
+def unbroken_by(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    attack: AttackConfig,
+    epsilon: float,
+    batch_size: int = 500,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Which of ``images`` (in [0, 1]) ``model`` still classifies correctly once ``attack`` has moved them by up to ``epsilon``
+    (booleans, on the CPU); ``generator`` (on the model's device) draws the random starts."""
     device = next(model.parameters()).device
     model.eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    accuracies = []
-    for epsilon in epsilons:
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for i in range(0, len(labels), batch_size):
-            x = images[i : i + batch_size].to(device)
-            y = labels[i : i + batch_size].to(device)
-            x_adv = attack(model, x, y, epsilon, generator)
-            with torch.no_grad():
-                correct += (model(x_adv).argmax(1) == y).sum()
-        accuracies.append(int(correct) / len(labels))
-    return accuracies
+    generator = generator if generator is not None else torch.Generator(device=device).manual_seed(0)
+    correct = []
+    for i in range(0, len(labels), batch_size):
+        x = images[i : i + batch_size].to(device)
+        y = labels[i : i + batch_size].to(device)
+        x_adv = attack(model, x, y, epsilon, generator)
+        with torch.no_grad():
+            correct.append((model(x_adv).argmax(1) == y).cpu())
+    return torch.cat(correct)
 
 
 class AttackExamples(Settings):
@@ -166,6 +180,14 @@ class AttackExamples(Settings):
 
     epsilons: list[Epsilon] = [0.1, 0.2, 0.3]
     per_class: PositiveInt = 1
+
+
+class AutoAttackParameters(AutoAttackConfig):
+    """``adversarial.autoattack``: AutoAttack's core (:mod:`practical_dl.methods.autoattack`) at one radius, after one of our attacks."""
+
+    after: str | None = "pgd"
+    """One of ``attacks``, run first at ``epsilon``: the images it breaks are not attacked again (they count as broken), so that a
+    model without robustness costs seconds, not minutes. The figure is then the worst case over that attack and AutoAttack's."""
 
 
 class AdversarialParameters(Settings):
@@ -187,3 +209,12 @@ class AdversarialParameters(Settings):
     batch_size: PositiveInt = 500
     device: Device = "auto"
     examples: AttackExamples = AttackExamples()
+    autoattack: AutoAttackParameters | None = None
+    """AutoAttack's core against every attacked model, on the same test images; null: not run."""
+
+    @model_validator(mode="after")
+    def _autoattack_after_a_named_attack(self) -> AdversarialParameters:
+        after = self.autoattack.after if self.autoattack is not None else None
+        if after is not None and after not in self.attacks:
+            raise ValueError(f"autoattack.after: {after!r} is not one of the attacks ({', '.join(self.attacks)}); name one, or null")
+        return self

@@ -9,11 +9,22 @@ from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
 from practical_dl.methods.attacks import AdversarialParameters
-from practical_dl.pipelines.adversarial.nodes import AttackResult, _adversarial_training, attack_claims, attacked_models, report_attacks
+from practical_dl.methods.autoattack import PUBLISHED_MNIST
+from practical_dl.pipelines.adversarial.nodes import (
+    AttackResult,
+    AutoAttackRecord,
+    _adversarial_training,
+    attack_claims,
+    attacked_models,
+    autoattack_model,
+    report_attacks,
+)
 from practical_dl.project.datasets import TypedJSONDataset
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings
-from practical_dl.project.reporting import render_report
+from practical_dl.project.reporting import Verdict, render_report
 from tests.conftest import TRAINING_DEFAULTS, shipped_parameters
+from tests.helpers.data import tiny_split
+from tests.helpers.training import untrained_simplenet
 
 ADVERSARIAL = shipped_parameters("adversarial")
 ROBUST = shipped_parameters("simplenet_robust", "parameters_adversarial.yml")
@@ -86,7 +97,10 @@ def test_the_report_holds_every_claim_line_after_the_table():
     adversarial = adversarial_parameters()
     markdown = render_report(report_attacks(adversarial, base, robust)["markdown"])
     claims = attack_claims(adversarial, (base, robust))
-    assert len(claims) == 6 and all(claim.line() in markdown.splitlines() for claim in claims)
+    assert len(claims) == 7 and all(claim.line() in markdown.splitlines() for claim in claims)
+    assert claims[4].line() == (
+        "- simplenet_robust: PGD accuracy falls as ε grows: **holds** — 98.0% at ε=0, 80.0% at ε=0.1, 60.0% at ε=0.2, 50.0% at ε=0.3."
+    )
     assert markdown.index("| simplenet_robust |") < markdown.index("## What the runs show") < markdown.index(claims[0].line())
     assert "on 100 test images" in markdown
 
@@ -113,3 +127,83 @@ def test_the_result_round_trips_through_its_catalog_dataset(tmp_path):
 def test_a_result_with_an_accuracy_missing_for_an_epsilon_is_refused():
     with pytest.raises(ValidationError, match="accuracy under pgd: 3 values for 4 epsilons"):
         _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05])
+
+
+def _record(model, after, robust_model=True, test_images=1000):
+    """A made AutoAttack record: ``after`` the accuracy left after pgd, APGD-CE, APGD-T and Square in turn."""
+    left = dict(zip(["pgd", "APGD-CE", "APGD-T", "Square"], after))
+    return AutoAttackRecord(
+        model=model,
+        label=model,
+        test_images=test_images,
+        clean=0.99,
+        accuracy_after=left,
+        robust=after[-1],
+        seconds=dict.fromkeys(left, 1.0),
+        settings=adversarial_parameters().autoattack,
+        robust_model=robust_model,
+    )
+
+
+@pytest.mark.parametrize(
+    "after, verdict",
+    [
+        ((0.78, 0.67, 0.65, 0.648), Verdict.CONTRADICTED),  # today's SimpLeNet-AT: 64.8 % against 82.88 %
+        ((0.90, 0.85, 0.835, 0.834), Verdict.NOT_SHOWN),  # 83.4 %: 0.5 points above, inside the binomial error (1.2 points)
+        ((0.95, 0.92, 0.91, 0.905), Verdict.HOLDS),
+    ],
+)
+def test_the_robust_models_autoattack_figure_is_weighed_against_the_literature_with_its_error(after, verdict):
+    base = _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05, 0.0])
+    robust = _result("simplenet_robust", [0.98, 0.9, 0.8, 0.7], [0.98, 0.8, 0.6, 0.5], {"attack": "fgsm", "epsilon": 0.3})
+    made = report_attacks(
+        adversarial_parameters(), base, robust, _record("simplenet", (0.0, 0.0, 0.0, 0.0), False), _record("simplenet_robust", after)
+    )
+    literature, masking = made["markdown"].claims[-2:]
+    assert "Wong et al. 2020: 82.88%" in literature.statement and literature.verdict is verdict
+    assert literature.spread == pytest.approx(100 * (after[-1] * (1 - after[-1]) / 1000) ** 0.5)
+    assert masking.verdict is Verdict.HOLDS and "after Square" in masking.evidence
+    table = made["autoattack"]
+    assert list(table["model"]) == ["simplenet", "simplenet_robust", *(f"{who}, AutoAttack README" for who in PUBLISHED_MNIST)]
+    assert list(table["AutoAttack"]) == [0.0, round(100 * after[-1], 1), 88.43, 92.76, 82.88]
+    assert made["metrics"]["simplenet_robust.autoattack_accuracy"] == [{"step": 30, "value": after[-1]}]
+    assert "AutoAttack's core at ε = 0.3" in render_report(made["markdown"])
+
+
+def test_square_breaking_what_apgd_left_is_flagged_as_masked_gradients():
+    masked = _record("simplenet_robust", (0.90, 0.80, 0.79, 0.70))
+    base = _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05, 0.0])
+    *_, masking = report_attacks(adversarial_parameters(), base, masked)["markdown"].claims
+    assert masking.verdict is Verdict.CONTRADICTED and masking.evidence == "79.0% after APGD, 70.0% after Square"
+
+
+def test_autoattack_runs_after_one_of_the_attacks_named():
+    with pytest.raises(ParameterError, match=r"autoattack\.after: 'cw' is not one of the attacks \(fgsm, pgd\)"):
+        adversarial_parameters(autoattack={"after": "cw"})
+    assert adversarial_parameters(autoattack=None).autoattack is None
+
+
+def test_autoattack_on_a_model_gives_a_record_that_round_trips(tmp_path):
+    adversarial = adversarial_parameters(
+        test_images=20, device="cpu", autoattack={"apgd_steps": 2, "target_classes": 1, "square_queries": 3, "epsilon": 0.05}
+    )
+    record = autoattack_model(untrained_simplenet(), tiny_split(40), adversarial, model="simplenet")
+    assert record.test_images == 20 and record.settings.epsilon == 0.05 and not record.robust_model
+    left = list(record.accuracy_after.values())
+    assert list(record.accuracy_after) == ["pgd", "APGD-CE", "APGD-T", "Square"] and left == sorted(left, reverse=True)
+    assert record.robust == left[-1] <= left[0] <= record.clean
+    dataset = TypedJSONDataset(model="practical_dl.pipelines.adversarial.nodes.AutoAttackRecord", filepath=str(tmp_path / "r.json"))
+    dataset.save(record)
+    assert dataset.load() == record
+
+
+def test_the_published_figures_stand_only_beside_figures_at_their_epsilon():
+    record = _record("simplenet_robust", (0.95, 0.92, 0.91, 0.905)).model_copy(
+        update={"settings": adversarial_parameters(autoattack={"epsilon": 0.1}).autoattack}
+    )
+    made = report_attacks(
+        adversarial_parameters(baseline=None), _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05, 0.0]), record
+    )
+    assert list(made["autoattack"]["model"]) == ["simplenet_robust"]
+    assert made["markdown"].claims[-1].statement.startswith("simplenet_robust's robustness is not masked gradients")
+    assert not any("Wong" in c.statement for c in made["markdown"].claims)

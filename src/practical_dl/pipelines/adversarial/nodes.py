@@ -1,4 +1,5 @@
-"""Nodes of the ``adversarial`` pipeline (thin: the attacks are in ``practical_dl.methods.attacks``)."""
+"""Nodes of the ``adversarial`` pipeline (thin: the attacks are in ``practical_dl.methods.attacks``, AutoAttack's core in
+``practical_dl.methods.autoattack``)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from practical_dl.core.params import deep_merge
 from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
-from practical_dl.methods.attacks import AdversarialParameters, AttackConfig, accuracy_under_attack
+from practical_dl.methods.attacks import AdversarialParameters, AttackConfig, AutoAttackParameters, accuracy_under_attack, unbroken_by
+from practical_dl.methods.autoattack import AUTOATTACK, PUBLISHED_EPSILON, PUBLISHED_MNIST
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
 from practical_dl.project.figures import adversarial_examples_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import Claim, Report, metric_history
+
+#: Square (gradient-free) may break at most this share of the images the gradient attacks left before a robust model's figure is
+#: suspected of masked gradients (Croce & Hein 2020; Athalye et al. 2018)
+SQUARE_TOLERANCE = 0.01
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +76,10 @@ def attack_model(
     """
     attacks = adversarial.attacks
     seed = adversarial.seed
-    split = stratified_subset(test_split, adversarial.test_images, seed=seed)
-    images, labels = split["images"], split["labels"].astype(np.int64)
+    labels, x, y = attacked_digits(classifier, test_split, adversarial)
     label = classifier.label
     device = resolve_device(adversarial.device)
     attacked = classifier.to(device).eval()  # takes images in [0, 1], standardises them itself
-    x = torch.from_numpy(images).float() / classifier.standardise.scale
-    y = torch.from_numpy(labels)
     epsilons = list(adversarial.epsilons)
     accuracy, seconds = {}, {}
     for name, attack in attacks.items():
@@ -102,6 +105,74 @@ def attack_model(
         adversarial_training=_adversarial_training(training_defaults, training, model),
     )
     return result, figure
+
+
+def attacked_digits(
+    classifier: DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters
+) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """The attacked test digits (``adversarial.test_images`` of them, stratified, seeded): labels, images in [0, 1], labels as a tensor."""
+    split = stratified_subset(test_split, adversarial.test_images, seed=adversarial.seed)
+    labels = split["labels"].astype(np.int64)
+    return labels, torch.from_numpy(split["images"]).float() / classifier.standardise.scale, torch.from_numpy(labels)
+
+
+class AutoAttackRecord(BaseModel):
+    """One classifier's accuracy under AutoAttack's core at one radius, on the attacked test digits (saved as JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    label: str
+    test_images: int
+    clean: float
+    """Clean accuracy on these digits (a share, 0 to 1)."""
+    accuracy_after: dict[str, float]
+    """The accuracy left after each attack in turn (``settings.after`` first, then AutoAttack's), each on what the ones before it left."""
+    robust: float
+    """The images no attack broke: the figure the literature reports."""
+    seconds: dict[str, float]
+    settings: AutoAttackParameters
+    robust_model: bool
+    """Trained with adversarial examples (one of ``adversarial.robust_models``)."""
+
+
+def autoattack_model(
+    classifier: DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters, *, model: str
+) -> AutoAttackRecord:
+    """Accuracy of one trained classifier under ``adversarial.after`` and then AutoAttack's core (APGD-CE, APGD-T, Square)."""
+    settings = adversarial.autoattack
+    if settings is None:
+        raise ValueError("adversarial.autoattack is null: AutoAttack is not run (the pipeline has no such node then)")
+    _, x, y = attacked_digits(classifier, test_split, adversarial)
+    device = resolve_device(adversarial.device)
+    attacked = classifier.to(device).float().eval()
+    accuracy_after, seconds, unbroken = {}, {}, None
+    if settings.after is not None:
+        start = time.perf_counter()
+        generator = torch.Generator(device=device).manual_seed(adversarial.seed)
+        unbroken = unbroken_by(attacked, x, y, adversarial.attacks[settings.after], settings.epsilon, adversarial.batch_size, generator)
+        accuracy_after[settings.after], seconds[settings.after] = unbroken.float().mean().item(), time.perf_counter() - start
+    result = settings(attacked, x, y, unbroken=unbroken)
+    accuracy_after |= {a.attack: a.accuracy for a in result.attacks}
+    seconds |= {a.attack: a.seconds for a in result.attacks}
+    logger.info(
+        "%s under AutoAttack's core at ε=%g: %.1f%% (%.0f s)",
+        classifier.label,
+        settings.epsilon,
+        100 * result.robust_accuracy,
+        sum(seconds.values()),
+    )
+    return AutoAttackRecord(
+        model=model,
+        label=classifier.label,
+        test_images=result.n,
+        clean=result.clean_accuracy,
+        accuracy_after=accuracy_after,
+        robust=result.robust_accuracy,
+        seconds=seconds,
+        settings=settings,
+        robust_model=model in adversarial.robust_models,
+    )
 
 
 def _adversarial_training(defaults: TrainingSettings, training: TrainingOverrides, model: str) -> dict[str, Any] | None:
@@ -138,37 +209,100 @@ def _examples_figure(
     )
 
 
-def report_attacks(adversarial: AdversarialParameters, *results: AttackResult) -> dict[str, Any]:
-    """The table, the picture, the MLflow metric histories and the report of every model under every attack.
+def report_attacks(adversarial: AdversarialParameters, *outcomes: AttackResult | AutoAttackRecord) -> dict[str, Any]:
+    """The tables, the picture, the MLflow metric histories and the report of every model under every attack.
 
-    The table has one row per model and attack, one column per epsilon; the histories' step is 100 epsilon; the
-    report's claims check the expected behaviour (:func:`attack_claims`).
+    ``outcomes``: every model's :class:`AttackResult`, and its :class:`AutoAttackRecord` where AutoAttack ran. The accuracy
+    table has one row per model and attack, one column per epsilon; the histories' step is 100 epsilon; the report's claims
+    check the expected behaviour (:func:`attack_claims`, :func:`autoattack_claims`).
     """
+    results = tuple(o for o in outcomes if isinstance(o, AttackResult))
+    records = tuple(o for o in outcomes if isinstance(o, AutoAttackRecord))
     rows = []
     metrics: dict[str, list[dict[str, float]]] = {}
     for r in results:
         for attack, accs in r.accuracy.items():
             rows.append({"model": r.label, "attack": attack} | {f"ε={e:g}": round(100 * a, 1) for e, a in zip(r.epsilons, accs)})
             metrics[f"{r.model}.{attack}_accuracy"] = metric_history((round(100 * e), a) for e, a in zip(r.epsilons, accs))
+    for record in records:
+        metrics[f"{record.model}.autoattack_accuracy"] = metric_history([(round(100 * record.settings.epsilon), record.robust)])
     table = pd.DataFrame(rows)
+    autoattack = autoattack_table(records)
     n = results[0].test_images if results else 0
+    tables: dict[str, pd.DataFrame | str] = {"Accuracy (%) of every model under every attack": table}
+    if records:
+        tables[f"AutoAttack's core at ε = {records[0].settings.epsilon:g}: accuracy (%) left after each attack"] = autoattack
     report = Report(
         "Accuracy under attack (%)",
         about=(
             f"L∞ attacks in pixel space [0, 1] on {n} test images (a seeded, stratified subset of the test split); "
-            "ε = 0 is the clean accuracy."
+            "ε = 0 is the clean accuracy." + (f" {autoattack_about(records[0].settings)}" if records else "")
         ),
-        claims=attack_claims(adversarial, results),
-        tables={"Accuracy (%) of every model under every attack": table},
+        claims=attack_claims(adversarial, results) + autoattack_claims(records),
+        tables=tables,
         claims_heading="What the runs show",
         tables_first=True,
     )
     return {
         "table": table,
+        "autoattack": autoattack,
         "markdown": report,
         "plot": accuracy_under_attack_figure(results),
         "metrics": metrics,
     }
+
+
+def autoattack_about(settings: AutoAttackParameters) -> str:
+    """How AutoAttack's core was run, in a sentence for the report."""
+    first = f"after our `{settings.after}` at the same ε (what it breaks is not attacked again), " if settings.after else ""
+    targets = f"{settings.target_classes} target class{'es' if settings.target_classes > 1 else ''}"
+    return (
+        f"AutoAttack's core from the Adversarial Robustness Toolbox, {first}each attack on what the ones before it left: "
+        f"APGD-CE ({settings.apgd_steps} steps), APGD-T (DLR loss, {targets}, {settings.apgd_steps} steps "
+        f"each), Square ({settings.square_queries:,} queries); no FAB-T, so the figure can only be higher than the standard "
+        "AutoAttack's (docs/lecture-claims.md). The published figures are the AutoAttack README's MNIST table at ε = 0.3."
+    )
+
+
+def autoattack_table(records: tuple[AutoAttackRecord, ...]) -> pd.DataFrame:
+    """One row per model (accuracy % left after each attack, the robust figure, seconds), then the published figures (at their ε)."""
+    rows = []
+    for r in records:
+        left = {attack: round(100 * a, 1) for attack, a in r.accuracy_after.items()}
+        rows.append({"model": r.label, "clean": round(100 * r.clean, 1)} | left | {"AutoAttack": round(100 * r.robust, 1)})
+        rows[-1]["seconds"] = round(sum(r.seconds.values()))
+    if records and records[0].settings.epsilon == PUBLISHED_EPSILON:
+        rows += [{"model": f"{who}, AutoAttack README", "AutoAttack": accuracy} for who, accuracy in PUBLISHED_MNIST.items()]
+    return pd.DataFrame(rows).astype(object).fillna("")  # a published figure has no other column
+
+
+def autoattack_claims(records: tuple[AutoAttackRecord, ...]) -> list[Claim]:
+    """For each robust model: its figure against fast adversarial training's published one (the margin weighed against the
+    binomial standard error of an accuracy on this many images), and the check that its gradients are not masked."""
+    claims = []
+    wong = PUBLISHED_MNIST["Wong et al. 2020 (fast FGSM training)"]
+    for r in (r for r in records if r.robust_model):
+        error = 100 * float(np.sqrt(r.robust * (1 - r.robust) / r.test_images))
+        if r.settings.epsilon == PUBLISHED_EPSILON:
+            claims.append(
+                Claim.from_margin(
+                    f"{r.label} holds under AutoAttack at ε = {r.settings.epsilon:g} what fast adversarial training does in the "
+                    f"literature (Wong et al. 2020: {wong:.2f}%)",
+                    100 * r.robust - wong,
+                    error,
+                    f"{100 * r.robust:.1f}% ± {error:.1f} (binomial standard error, {r.test_images} images) vs {wong:.2f}%",
+                )
+            )
+        gradient, square = [r.accuracy_after[a] for a in AUTOATTACK if a != "Square"][-1], r.accuracy_after["Square"]
+        claims.append(
+            Claim.check(
+                f"{r.label}'s robustness is not masked gradients: the gradient-free Square attack breaks at most "
+                f"{SQUARE_TOLERANCE:.0%} of the images the gradient attacks left",
+                gradient - square <= SQUARE_TOLERANCE,
+                f"{100 * gradient:.1f}% after APGD, {100 * square:.1f}% after Square",
+            )
+        )
+    return claims
 
 
 def attacked_models(adversarial: AdversarialParameters, trained_models: list[str]) -> list[str]:
@@ -190,6 +324,9 @@ def attack_claims(adversarial: AdversarialParameters, results: tuple[AttackResul
         if fg is not None and pg is not None:
             stronger = all(p <= f for p, f in zip(pg, fg))
             claims.append(Claim.check(f"{r.label}: PGD is at least as strong as FGSM at every ε", stronger))
+        if pg is not None and r.adversarial_training:  # masked gradients would leave PGD's accuracy flat as ε grows
+            rates = ", ".join(f"{100 * a:.1f}% at ε={e:g}" for e, a in zip(eps, pg))
+            claims.append(Claim.check(f"{r.label}: PGD accuracy falls as ε grows", all(b < a for a, b in zip(pg, pg[1:])), rates))
     base = next((r for r in results if r.model == adversarial.baseline), None)
     for r in results:
         if not r.adversarial_training or base is None:

@@ -1,7 +1,8 @@
 """The ``adversarial`` pipeline: FGSM and PGD against every classifier the ``training`` pipeline
 produced (a group ``adversarial.<model>`` each in kedro-viz), plus the robust models it trains
 itself with adversarial examples mixed into training (``robust_models``: trained and evaluated
-by the same sub-pipelines as every other model), then a report that compares them all."""
+by the same sub-pipelines as every other model), then AutoAttack's core against each
+(``adversarial.autoattack``; null: not run), then a report that compares them all."""
 
 from collections.abc import Mapping
 from functools import partial, update_wrapper
@@ -10,21 +11,32 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from practical_dl.methods.attacks import AdversarialParameters
-from practical_dl.pipelines.adversarial.nodes import attack_model, attacked_models, report_attacks
+from practical_dl.pipelines.adversarial.nodes import attack_model, attacked_models, autoattack_model, report_attacks
 from practical_dl.project.context import pipeline_parameters
 from practical_dl.project.model_pipelines import model_evaluation_template, model_training_template, trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
 
 
-def _attack_template(model: str) -> Pipeline:
-    node = Node(
-        update_wrapper(partial(attack_model, model=model), attack_model),
-        inputs=["classifier", "test_split", "params:training", "params:training_defaults", "params:adversarial"],
-        outputs=["result", "examples_plot"],
-        name="attack_model",
-    )
+def _attack_template(model: str, autoattack: bool) -> Pipeline:
+    nodes = [
+        Node(
+            update_wrapper(partial(attack_model, model=model), attack_model),
+            inputs=["classifier", "test_split", "params:training", "params:training_defaults", "params:adversarial"],
+            outputs=["result", "examples_plot"],
+            name="attack_model",
+        )
+    ]
+    if autoattack:
+        nodes.append(
+            Node(
+                update_wrapper(partial(autoattack_model, model=model), autoattack_model),
+                inputs=["classifier", "test_split", "params:adversarial"],
+                outputs="autoattack",
+                name="autoattack_model",
+            )
+        )
     return Pipeline(
-        [node],
+        nodes,
         namespace=f"adversarial.{model}",
         inputs={"classifier": f"{model}.classifier", "test_split": "test_split"},
         parameters={
@@ -60,14 +72,17 @@ def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) 
         Pipeline([]),
     )
     with reading_across_namespaces():
-        attacks = sum((_attack_template(m) for m in models), Pipeline([]))
+        autoattack = adversarial.autoattack is not None
+        attacks = sum((_attack_template(m, autoattack) for m in models), Pipeline([]))
+        records = [f"adversarial.{m}.autoattack" for m in models] if autoattack else []
         report = Pipeline(
             [
                 Node(
                     report_attacks,
-                    inputs=["params:adversarial", *(f"adversarial.{m}.result" for m in models)],
+                    inputs=["params:adversarial", *(f"adversarial.{m}.result" for m in models), *records],
                     outputs={
                         "table": "adversarial_accuracy",
+                        "autoattack": "adversarial_autoattack",
                         "markdown": "adversarial_report",
                         "plot": "adversarial_accuracy_plot",
                         "metrics": "adversarial_metrics",
