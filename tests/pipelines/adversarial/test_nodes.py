@@ -170,6 +170,16 @@ def test_the_robust_models_autoattack_figure_is_weighed_against_the_literature_w
     assert "AutoAttack's core at ε = 0.3" in render_report(made["markdown"])
 
 
+@pytest.mark.parametrize("transferred, verdict", [(0.9, Verdict.HOLDS), (0.5, Verdict.CONTRADICTED)])
+def test_a_transfer_attack_stronger_than_the_white_box_one_is_flagged_as_masked_gradients(transferred, verdict):
+    record = _record("simplenet_robust", (0.78, 0.67, 0.65, 0.648)).model_copy(
+        update={"transfer_source": "SimpLeNet", "transfer_accuracy": transferred}
+    )
+    base = _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05, 0.0])
+    (transfer,) = [c for c in report_attacks(adversarial_parameters(), base, record)["markdown"].claims if "black-box" in c.statement]
+    assert transfer.verdict is verdict and transfer.evidence == f"{100 * transferred:.1f}% transferred vs 78.0% white-box"
+
+
 def test_square_breaking_what_apgd_left_is_flagged_as_masked_gradients():
     masked = _record("simplenet_robust", (0.90, 0.80, 0.79, 0.70))
     base = _result("simplenet", [0.99, 0.5, 0.2, 0.1], [0.99, 0.3, 0.05, 0.0])
@@ -189,6 +199,13 @@ def test_autoattack_on_a_model_gives_a_record_that_round_trips(tmp_path):
     )
     record = autoattack_model(untrained_simplenet(), tiny_split(40), adversarial, model="simplenet")
     assert record.test_images == 20 and record.settings.epsilon == 0.05 and not record.robust_model
+    assert record.transfer_source is None and record.transfer_accuracy is None
+    transferred = autoattack_model(
+        untrained_simplenet(), tiny_split(40), adversarial, untrained_simplenet(seed=1), model="simplenet_robust"
+    )
+    assert (
+        transferred.robust_model and transferred.transfer_source == "simplenet" and 0 <= transferred.transfer_accuracy <= transferred.clean
+    )
     left = list(record.accuracy_after.values())
     assert list(record.accuracy_after) == ["pgd", "APGD-CE", "APGD-T", "Square"] and left == sorted(left, reverse=True)
     assert record.robust == left[-1] <= left[0] <= record.clean

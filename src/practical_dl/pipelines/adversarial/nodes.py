@@ -134,24 +134,40 @@ class AutoAttackRecord(BaseModel):
     settings: AutoAttackParameters
     robust_model: bool
     """Trained with adversarial examples (one of ``adversarial.robust_models``)."""
+    transfer_source: str | None = None
+    """The model the black-box transfer attack was made against (a robust model's baseline); None: not run."""
+    transfer_accuracy: float | None = None
+    """Accuracy on ``settings.after``'s images made against ``transfer_source``."""
 
 
 def autoattack_model(
-    classifier: DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters, *, model: str
+    classifier: DigitClassifier,
+    test_split: dict[str, np.ndarray],
+    adversarial: AdversarialParameters,
+    source: DigitClassifier | None = None,
+    *,
+    model: str,
 ) -> AutoAttackRecord:
-    """Accuracy of one trained classifier under ``adversarial.after`` and then AutoAttack's core (APGD-CE, APGD-T, Square)."""
+    """Accuracy of one trained classifier under ``adversarial.after`` and then AutoAttack's core (APGD-CE, APGD-T, Square).
+
+    With a ``source`` model (a robust model's baseline), also its accuracy on the ``after`` attack's images made against
+    ``source``: a black-box transfer attack, which masked gradients would make stronger than the white-box one.
+    """
     settings = adversarial.autoattack
     if settings is None:
         raise ValueError("adversarial.autoattack is null: AutoAttack is not run (the pipeline has no such node then)")
     _, x, y = attacked_digits(classifier, test_split, adversarial)
     device = resolve_device(adversarial.device)
     attacked = classifier.to(device).float().eval()
-    accuracy_after, seconds, unbroken = {}, {}, None
+    accuracy_after, seconds, unbroken, transfer = {}, {}, None, None
     if settings.after is not None:
         start = time.perf_counter()
+        attack = adversarial.attacks[settings.after]
         generator = torch.Generator(device=device).manual_seed(adversarial.seed)
-        unbroken = unbroken_by(attacked, x, y, adversarial.attacks[settings.after], settings.epsilon, adversarial.batch_size, generator)
+        unbroken = unbroken_by(attacked, x, y, attack, settings.epsilon, adversarial.batch_size, generator)
         accuracy_after[settings.after], seconds[settings.after] = unbroken.float().mean().item(), time.perf_counter() - start
+        if source is not None:
+            transfer = transferred_accuracy(attacked, source.to(device).float().eval(), x, y, attack, settings.epsilon, adversarial)
     result = settings(attacked, x, y, unbroken=unbroken)
     accuracy_after |= {a.attack: a.accuracy for a in result.attacks}
     seconds |= {a.attack: a.seconds for a in result.attacks}
@@ -172,7 +188,29 @@ def autoattack_model(
         seconds=seconds,
         settings=settings,
         robust_model=model in adversarial.robust_models,
+        transfer_source=source.label if transfer is not None else None,
+        transfer_accuracy=transfer,
     )
+
+
+def transferred_accuracy(
+    target: DigitClassifier,
+    source: DigitClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: AttackConfig,
+    epsilon: float,
+    adversarial: AdversarialParameters,
+) -> float:
+    """Accuracy of ``target`` on the images ``attack`` makes against ``source`` at ``epsilon`` (a black-box transfer attack)."""
+    device = next(target.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(adversarial.seed)
+    correct = 0
+    for i in range(0, len(y), adversarial.batch_size):
+        xb, yb = x[i : i + adversarial.batch_size].to(device), y[i : i + adversarial.batch_size].to(device)
+        with torch.no_grad():
+            correct += int((target(attack(source, xb, yb, epsilon, generator)).argmax(1) == yb).sum())
+    return correct / len(y)
 
 
 def _adversarial_training(defaults: TrainingSettings, training: TrainingOverrides, model: str) -> dict[str, Any] | None:
@@ -291,6 +329,16 @@ def autoattack_claims(records: tuple[AutoAttackRecord, ...]) -> list[Claim]:
                     100 * r.robust - wong,
                     error,
                     f"{100 * r.robust:.1f}% ± {error:.1f} (binomial standard error, {r.test_images} images) vs {wong:.2f}%",
+                )
+            )
+        if r.transfer_accuracy is not None and r.settings.after is not None:
+            white = r.accuracy_after[r.settings.after]
+            claims.append(
+                Claim.check(
+                    f"{r.label}'s robustness is not masked gradients: {r.settings.after} made against {r.transfer_source} "
+                    "(a black-box transfer attack) is no stronger than made against it",
+                    r.transfer_accuracy >= white,
+                    f"{100 * r.transfer_accuracy:.1f}% transferred vs {100 * white:.1f}% white-box",
                 )
             )
         gradient, square = [r.accuracy_after[a] for a in AUTOATTACK if a != "Square"][-1], r.accuracy_after["Square"]

@@ -17,7 +17,7 @@ from practical_dl.project.model_pipelines import model_evaluation_template, mode
 from practical_dl.project.namespaces import reading_across_namespaces
 
 
-def _attack_template(model: str, autoattack: bool) -> Pipeline:
+def _attack_template(model: str, autoattack: bool, transfer_source: str | None = None) -> Pipeline:
     nodes = [
         Node(
             update_wrapper(partial(attack_model, model=model), attack_model),
@@ -30,7 +30,7 @@ def _attack_template(model: str, autoattack: bool) -> Pipeline:
         nodes.append(
             Node(
                 update_wrapper(partial(autoattack_model, model=model), autoattack_model),
-                inputs=["classifier", "test_split", "params:adversarial"],
+                inputs=["classifier", "test_split", "params:adversarial", *(["source"] if transfer_source else [])],
                 outputs="autoattack",
                 name="autoattack_model",
             )
@@ -38,7 +38,8 @@ def _attack_template(model: str, autoattack: bool) -> Pipeline:
     return Pipeline(
         nodes,
         namespace=f"adversarial.{model}",
-        inputs={"classifier": f"{model}.classifier", "test_split": "test_split"},
+        inputs={"classifier": f"{model}.classifier", "test_split": "test_split"}
+        | ({"source": f"{transfer_source}.classifier"} if autoattack and transfer_source else {}),
         parameters={
             "params:training": f"params:{model}.training",
             "params:training_defaults": "params:training_defaults",
@@ -73,7 +74,9 @@ def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) 
     )
     with reading_across_namespaces():
         autoattack = adversarial.autoattack is not None
-        attacks = sum((_attack_template(m, autoattack) for m in models), Pipeline([]))
+        # a robust model's baseline is the source of the black-box transfer attack (a check on masked gradients)
+        source = adversarial.baseline if adversarial.baseline in models else None
+        attacks = sum((_attack_template(m, autoattack, source if m in robust else None) for m in models), Pipeline([]))
         records = [f"adversarial.{m}.autoattack" for m in models] if autoattack else []
         report = Pipeline(
             [
