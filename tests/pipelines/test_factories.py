@@ -79,8 +79,11 @@ def test_the_test_environment_shrinks_the_sweeps():
         "dropout_ensemble.dropout",
     }
     assert namespaces(build("transfer_learning", parameters("test"))) == {
-        f"transfer.{strategy}.{budget}" for strategy in ("scratch", "fine_tune", "feature_extract") for budget in ("n5", "all")
+        f"transfer.{strategy}.{budget}"
+        for strategy in ("scratch", "fine_tune", "feature_extract")
+        for budget in ("n5.s3", "n5.s4", "all.s3")
     }
+    assert len(namespaces(build("transfer_learning", parameters("local")))) == 33  # 3 strategies x (3 budgets x 3 seeds + 2 budgets once)
     tricks = namespaces(build("tricks", parameters("test")))
     assert namespaces(build("tricks", parameters("test")), 2) == {
         f"tricks.{sweep}" for sweep in ("batch_size", "learning_rate", "dropout", "batch_norm", "augmentation", "standardisation")
