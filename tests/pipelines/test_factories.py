@@ -76,7 +76,8 @@ def test_the_test_environment_shrinks_the_sweeps():
     assert namespaces(build("dropout_ensemble", parameters("test"))) == {
         "dropout_ensemble.plain_1",
         "dropout_ensemble.plain_2",
-        "dropout_ensemble.dropout",
+        "dropout_ensemble.dropout_1",
+        "dropout_ensemble.dropout_2",
     }
     assert namespaces(build("transfer_learning", parameters("test"))) == {
         f"transfer.{strategy}.{budget}"
