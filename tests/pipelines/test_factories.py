@@ -76,11 +76,15 @@ def test_the_test_environment_shrinks_the_sweeps():
     assert namespaces(build("dropout_ensemble", parameters("test"))) == {
         "dropout_ensemble.plain_1",
         "dropout_ensemble.plain_2",
-        "dropout_ensemble.dropout",
+        "dropout_ensemble.dropout_1",
+        "dropout_ensemble.dropout_2",
     }
     assert namespaces(build("transfer_learning", parameters("test"))) == {
-        f"transfer.{strategy}.{budget}" for strategy in ("scratch", "fine_tune", "feature_extract") for budget in ("n5", "all")
+        f"transfer.{strategy}.{budget}"
+        for strategy in ("scratch", "fine_tune", "feature_extract")
+        for budget in ("n5.s3", "n5.s4", "all.s3")
     }
+    assert len(namespaces(build("transfer_learning", parameters("local")))) == 33  # 3 strategies x (3 budgets x 3 seeds + 2 budgets once)
     tricks = namespaces(build("tricks", parameters("test")))
     assert namespaces(build("tricks", parameters("test")), 2) == {
         f"tricks.{sweep}" for sweep in ("batch_size", "learning_rate", "dropout", "batch_norm", "augmentation", "standardisation")

@@ -111,10 +111,10 @@ def test_dropout_ensemble_members_probabilities_report_and_runs(tricks_project):
     from safetensors.numpy import load_file
 
     output = tricks_project / "data" / "07_model_output" / "dropout_ensemble"
-    for member in ("plain_1", "plain_2", "dropout"):  # conf/test: 2 plain members
+    for member in ("plain_1", "plain_2", "dropout_1", "dropout_2"):  # conf/test: 2 plain members, 2 dropout members
         probabilities = load_file(output / f"{member}_probabilities.safetensors")
         assert probabilities["probabilities"].shape == (500, 10)  # the whole test split (conf/test: 500 images)
-        assert ("mc_probabilities" in probabilities) == (member == "dropout")
+        assert ("mc_probabilities" in probabilities) == member.startswith("dropout")
         assert json.loads((output / f"{member}.json").read_text())["train_images"] == 300
     reporting = tricks_project / "data" / "08_reporting" / "dropout_ensemble"
     table = pd.read_csv(reporting / "summary.csv")
@@ -125,9 +125,9 @@ def test_dropout_ensemble_members_probabilities_report_and_runs(tricks_project):
     client = MlflowClient(tracking_uri=f"sqlite:///{tricks_project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("practical_dl")
     members = client.search_runs([experiment.experiment_id], "tags.sweep = 'dropout_ensemble'")
-    assert sorted(r.data.tags["member"] for r in members) == ["dropout", "plain_1", "plain_2"]
+    assert sorted(r.data.tags["member"] for r in members) == ["dropout_1", "dropout_2", "plain_1", "plain_2"]
     seeds = {r.data.tags["member"]: r.data.params["training.seed"] for r in members}
-    assert len(set(seeds.values())) == 3  # independently trained
+    assert len(set(seeds.values())) == 4  # independently trained
     parent = client.get_run(members[0].data.tags["mlflow.parentRunId"])
     assert [m.step for m in client.get_metric_history(parent.info.run_id, "dropout_ensemble.ensemble_test_error")] == [1, 2]
 

@@ -49,6 +49,10 @@ def test_tasks_remap_labels_and_budgets_are_per_class():
         ({"pretraining": {"steps": 10}}, r"unknown parameter transfer_learning\.pretraining\.steps"),
         ({"strategy_training": {"fine_tune": {"lr": -1}}}, r"transfer_learning\.strategy_training\.fine_tune\.lr: must be > 0, got -1"),
         ({"strategy_training": {"finetune": {"lr": 0.1}}}, r"transfer_learning\.strategy_training\.finetune: must be one of"),
+        ({"seeds": [4, 3]}, r"transfer_learning\.seeds: must be increasing"),
+        ({"seeds": []}, r"transfer_learning\.seeds: must be a non-empty list"),
+        ({"seeds": [-1]}, r"transfer_learning\.seeds\[0\]: must be >= 0, got -1"),
+        ({"repeat_budgets": [50]}, r"transfer_learning: repeat_budgets \[50\] are not among the budgets \[2\]"),
     ],
 )
 def test_parameters_are_checked_naming_the_parameter(changes, message):
@@ -94,10 +98,27 @@ def test_the_pipeline_is_built_from_a_validated_block():
 
     params = {**RAW, "strategies": ["scratch", "fine_tune"], "budgets": [10, "all"]}
     names = {n.name for n in transfer_pipeline.create_pipeline(parameters={"transfer_learning": params}).nodes}
-    assert {"transfer.scratch.n10.train_transfer_run", "transfer.fine_tune.all.train_transfer_run"} <= names
+    assert {"transfer.scratch.n10.s0.train_transfer_run", "transfer.fine_tune.all.s0.train_transfer_run"} <= names
     bad = {**params, "budgets": [10, -1]}
     with pytest.raises(ParameterError, match=r"invalid parameter transfer_learning\.budgets\[1\]: must be a positive integer"):
         transfer_pipeline.create_pipeline(parameters={"transfer_learning": bad})
+
+
+def test_repeated_budgets_run_once_per_seed_and_the_report_reads_every_run():
+    from practical_dl.pipelines.transfer_learning import pipeline as transfer_pipeline
+
+    params = {**RAW, "strategies": ["scratch", "fine_tune"], "budgets": [10, 50, "all"], "seeds": [3, 4, 5], "repeat_budgets": [10, 50]}
+    assert transfer(**{k: v for k, v in params.items() if k in ("budgets", "seeds", "repeat_budgets")}).seeds_of("all") == [3]
+    pipeline = transfer_pipeline.create_pipeline(parameters={"transfer_learning": params})
+    runs = {n.namespace: n for n in pipeline.nodes if n.name.endswith(".train_transfer_run")}
+    assert set(runs) == {f"transfer.{s}.n{b}.s{seed}" for s in ("scratch", "fine_tune") for b in (10, 50) for seed in (3, 4, 5)} | {
+        "transfer.scratch.all.s3",
+        "transfer.fine_tune.all.s3",
+    }
+    assert runs["transfer.fine_tune.n50.s4"].func.keywords == {"strategy": "fine_tune", "budget": 50, "seed": 4}
+    (report,) = [n for n in pipeline.nodes if n.name == "report_transfer"]
+    assert set(report.inputs) == {f"{namespace}.result" for namespace in runs}
+    assert {"transfer_results", "transfer_summary", "transfer_report", "transfer_learning_plot", "transfer_metrics"} == set(report.outputs)
 
 
 def _run(tmp_path, source_weights, strategy="fine_tune"):
@@ -107,7 +128,7 @@ def _run(tmp_path, source_weights, strategy="fine_tune"):
     params = transfer(backbone={"name": "project_vgg", "widths": [4, 8, 8]}, training={"steps": 4, "batch_size": 5})
     defaults = TrainingSettings(device="cpu", precision="fp32", progress=False, checkpoint_dir=str(tmp_path / "checkpoints"))
     target, target_test = tiny_split(50, classes=5, seed=2), tiny_split(20, classes=5, seed=3)
-    return train_transfer_run(target, target_test, source_weights, params, defaults, strategy=strategy, budget=2)
+    return train_transfer_run(target, target_test, source_weights, params, defaults, strategy=strategy, budget=2, seed=0)
 
 
 def _source_weights(seed: int):
@@ -123,11 +144,11 @@ def test_a_target_run_is_checkpointed_and_a_change_of_source_weights_starts_it_a
     import logging
 
     first = _run(tmp_path, _source_weights(0))
-    assert (tmp_path / "checkpoints" / "transfer_learning" / "fine_tune" / "2.safetensors").is_file()
-    assert (first.labelled_images, first.per_class, first.epochs) == (10, 2, 2)
+    assert (tmp_path / "checkpoints" / "transfer_learning" / "fine_tune" / "2" / "s0.safetensors").is_file()
+    assert (first.labelled_images, first.per_class, first.epochs, first.seed) == (10, 2, 2, 0)
     with caplog.at_level(logging.INFO):
         again = _run(tmp_path, _source_weights(0))
-    assert "fine_tune/2: already trained (2 of 2 epochs in its checkpoint): not trained again" in caplog.text
+    assert "fine_tune/2/s0: already trained (2 of 2 epochs in its checkpoint): not trained again" in caplog.text
     assert again.model_copy(update={"mlflow_run_id": None}) == first.model_copy(update={"mlflow_run_id": None})
     assert store.get_run(again.mlflow_run_id).data.params["images"] == "10"
     caplog.clear()

@@ -1,4 +1,4 @@
-"""Dropout as an ensemble: one dropout network against averages of independently trained networks."""
+"""Dropout as an ensemble: dropout networks against averages of independently trained networks."""
 
 from practical_dl.pipelines.dropout_ensemble.pipeline import create_pipeline
 

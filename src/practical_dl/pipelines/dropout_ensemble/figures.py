@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import math
+
 from matplotlib.figure import Figure
 
+from practical_dl.pipelines.dropout_ensemble.claims import Spread
 from practical_dl.project.figures import plt
 
 
-def dropout_ensemble_figure(ensemble_errors: dict[int, float], dropout_errors: dict[str, float], reliabilities: dict[str, dict]) -> Figure:
+def _std(spread: Spread) -> float:
+    return spread.std if spread.n > 1 and math.isfinite(spread.std) else 0.0
+
+
+def dropout_ensemble_figure(
+    ensemble_errors: dict[int, Spread], dropout_errors: dict[str, Spread], reliabilities: dict[str, dict]
+) -> Figure:
     """Test error against the networks averaged, and the reliability diagram.
 
-    Left: test error against the number of networks averaged, the dropout network's as horizontal
-    lines. Right: reliability diagram (accuracy against confidence, per bin with images)."""
+    Left: test error against the number of networks averaged (mean ± standard deviation over the
+    disjoint groups of k, error bars), the dropout networks' mean as horizontal lines in a band of
+    ± one standard deviation. Right: reliability diagram (accuracy against confidence, per bin
+    with images) of the first network of each kind."""
     fig, (ax, ax_rel) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     ks = sorted(ensemble_errors)
-    ax.plot(ks, [ensemble_errors[k] for k in ks], "o-", color="black", label="ensemble of k networks without dropout")
+    ax.errorbar(
+        ks,
+        [ensemble_errors[k].mean for k in ks],
+        yerr=[_std(ensemble_errors[k]) for k in ks],
+        fmt="o-",
+        capsize=3,
+        color="black",
+        label="ensemble of k networks without dropout (mean ± std over groups)",
+    )
     for (name, error), colour in zip(dropout_errors.items(), plt.cm.tab10.colors[1:]):
-        ax.axhline(error, color=colour, ls="--", label=f"{name}: {error:.2f}%")
+        ax.axhline(error.mean, color=colour, ls="--", label=f"{name}: {error.stated()}")
+        if _std(error):
+            ax.axhspan(error.mean - error.std, error.mean + error.std, color=colour, alpha=0.15)
     ax.set(xscale="log", xlabel="networks averaged (k)", ylabel="test error (%)", title="Test error")
     ax.xaxis.set_minor_locator(plt.NullLocator())  # the log axis's own minor labels would overlap
     ax.set_xticks(ks, [str(k) for k in ks])

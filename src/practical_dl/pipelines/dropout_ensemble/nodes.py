@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
@@ -18,10 +17,18 @@ from pydantic import Field, model_validator
 from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.engine import predict
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings, merged
-from practical_dl.methods.calibration import mc_dropout_probabilities, reliability
+from practical_dl.methods.calibration import mc_dropout_probabilities
+from practical_dl.pipelines.dropout_ensemble.claims import (
+    Comparison,
+    MethodScores,
+    Spread,
+    check_dropout_ensemble_claims,
+    eces,
+    errors,
+)
 from practical_dl.pipelines.dropout_ensemble.figures import dropout_ensemble_figure
 from practical_dl.project.parameters import ModelSpec, TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report, metric_history
+from practical_dl.project.reporting import Report, metric_history
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
 
 logger = logging.getLogger(__name__)
@@ -30,12 +37,12 @@ SWEEP = "dropout_ensemble"
 
 
 class DropoutEnsembleParameters(Settings):
-    """The ``dropout_ensemble`` block: plain networks (each its own seed) and one with dropout, trained alike."""
+    """The ``dropout_ensemble`` block: plain networks and networks with dropout (each its own seed), trained alike."""
 
     train_limit: PositiveInt | None = None
     """A stratified slice of the train split, the same for every member (null: all of it)."""
     seed: NonNegativeInt = 0
-    """The slice, and the members' seeds (seed + i)."""
+    """The slice, and the members' seeds (plain_i: seed + i; dropout_1: seed, dropout_j: seed + members + j - 1)."""
     model: ModelSpec
     training: TrainingOverrides | None = None
     """Every member's training over training_defaults."""
@@ -43,6 +50,8 @@ class DropoutEnsembleParameters(Settings):
     """Before each linear layer of the dropout network."""
     members: PositiveInt
     """Plain networks trained."""
+    dropout_members: PositiveInt = 1
+    """Dropout networks trained, each its own seed (their scores: mean ± standard deviation)."""
     ensemble_sizes: IncreasingList[PositiveInt]
     """Ensembles of the first k plain networks."""
     mc_samples: PositiveInt = 32
@@ -59,17 +68,25 @@ class DropoutEnsembleParameters(Settings):
 
 
 def ensemble_members(dropout_ensemble: DropoutEnsembleParameters) -> list[str]:
-    """``plain_1`` … ``plain_<members>`` (no dropout, each its own seed), then ``dropout``."""
-    return [*(f"plain_{i}" for i in range(1, dropout_ensemble.members + 1)), "dropout"]
+    """``plain_1`` … ``plain_<members>`` (no dropout), then ``dropout_1`` … ``dropout_<dropout_members>``, each its own seed."""
+    plain = [f"plain_{i}" for i in range(1, dropout_ensemble.members + 1)]
+    return plain + [f"dropout_{j}" for j in range(1, dropout_ensemble.dropout_members + 1)]
+
+
+def member_seed(dropout_ensemble: DropoutEnsembleParameters, member: str) -> int:
+    """``plain_i``: seed + i; ``dropout_1``: seed; ``dropout_j``: seed + members + j - 1 (after the plain networks')."""
+    kind, index = member.rsplit("_", 1)
+    if kind == "plain":
+        return dropout_ensemble.seed + int(index)
+    return dropout_ensemble.seed + (0 if index == "1" else dropout_ensemble.members + int(index) - 1)
 
 
 def member_spec(dropout_ensemble: DropoutEnsembleParameters, defaults: TrainingSettings, member: str) -> tuple[ModelSpec, TrainingSettings]:
     """One member's network and training settings.
 
     ``dropout_ensemble.model`` with the member's dropout (0 for the plain ones); ``training_defaults``,
-    ``dropout_ensemble.training``, then the member's seed (``seed + i``, ``seed`` for the dropout network)."""
-    dropout = member == "dropout"
-    index = 0 if dropout else int(member.removeprefix("plain_"))
+    ``dropout_ensemble.training``, then the member's seed (:func:`member_seed`)."""
+    dropout = member.startswith("dropout_")
     model = merged(
         ModelSpec,
         dropout_ensemble.model,
@@ -77,7 +94,7 @@ def member_spec(dropout_ensemble: DropoutEnsembleParameters, defaults: TrainingS
         where="dropout_ensemble.model",
     )
     config = training_settings(
-        defaults, dropout_ensemble.training, {"seed": dropout_ensemble.seed + index}, where="dropout_ensemble.training"
+        defaults, dropout_ensemble.training, {"seed": member_seed(dropout_ensemble, member)}, where="dropout_ensemble.training"
     )
     return model, config
 
@@ -95,8 +112,8 @@ def train_ensemble_member(
 ) -> tuple[MemberSummary, dict[str, np.ndarray]]:
     """Train one member on the same slice of the train split as the others (a child MLflow run).
 
-    Returns its summary and its softmax probabilities on the test split — for the dropout network
-    also the Monte-Carlo average of ``mc_samples`` passes with dropout on."""
+    Returns its summary and its softmax probabilities on the test split — for a dropout network
+    also the Monte-Carlo average of ``mc_samples`` passes with dropout on (drawn with its own seed)."""
     seed = dropout_ensemble.seed
     model_spec, config = member_spec(dropout_ensemble, training_defaults, member)
     data = SweepData(train_split, validation_split, test_split, standardisation_stats)
@@ -107,151 +124,57 @@ def train_ensemble_member(
     device = config.device
     logits = predict(model, test_split["images"], standardiser, device=device)
     out = {"probabilities": np.asarray(logits.softmax(1).numpy(), dtype=np.float32)}
-    if member == "dropout":
+    if member.startswith("dropout_"):
         samples = dropout_ensemble.mc_samples
-        out["mc_probabilities"] = mc_dropout_probabilities(model, test_split["images"], standardiser, samples, seed, device).astype(
+        out["mc_probabilities"] = mc_dropout_probabilities(model, test_split["images"], standardiser, samples, config.seed, device).astype(
             np.float32
         )
         logger.info("%s: Monte-Carlo average of %d passes with dropout on", member, samples)
     return summary, out
 
 
-@dataclass(frozen=True)
-class MethodScores:
-    """One way of predicting, scored on the test split.
-
-    Error (%), negative log-likelihood and calibration (the ECE, a fraction; ``reliability``: the
-    per-bin diagram, None for a mean of several)."""
-
-    error: float
-    nll: float
-    ece: float
-    reliability: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, probabilities: np.ndarray, labels: np.ndarray, bins: int) -> MethodScores:
-        """The scores of ``probabilities`` (N x classes) against ``labels``, ECE over ``bins`` confidence bins."""
-        picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1)
-        diagram = reliability(probabilities, labels, bins)
-        return cls(100 * float((probabilities.argmax(1) != labels).mean()), float(-np.log(picked).mean()), diagram["ece"], diagram)
-
-    @classmethod
-    def mean(cls, scores: Sequence[MethodScores]) -> MethodScores:
-        """The mean error, NLL and ECE of several (no diagram)."""
-        return cls(
-            error=float(np.mean([s.error for s in scores])),
-            nll=float(np.mean([s.nll for s in scores])),
-            ece=float(np.mean([s.ece for s in scores])),
-        )
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Every way of predicting, scored.
-
-    Each plain network alone, ensembles of the first k of them, the dropout network in one pass
-    (the weight-scaling rule) and its Monte-Carlo average of ``samples`` passes."""
-
-    singles: list[MethodScores]
-    ensembles: dict[int, MethodScores]
-    """By k, the ensemble sizes (1 included), in increasing order."""
-    weight_scaling: MethodScores
-    mc: MethodScores
-    samples: int
-
-    @property
-    def mean_single(self) -> MethodScores:
-        return MethodScores.mean(self.singles)
-
-    @property
-    def sizes(self) -> list[int]:
-        return list(self.ensembles)
-
-
 def compare_methods(
-    dropout_ensemble: DropoutEnsembleParameters, labels: np.ndarray, plain: Sequence[np.ndarray], dropout: dict[str, np.ndarray]
+    dropout_ensemble: DropoutEnsembleParameters,
+    labels: np.ndarray,
+    plain: Sequence[np.ndarray],
+    dropout: Sequence[dict[str, np.ndarray]],
 ) -> Comparison:
     """Score every way of predicting against the test ``labels``.
 
-    The plain networks' test probabilities (each, and ensembles of the first k) and the dropout
-    network's (``probabilities``: one pass; ``mc_probabilities``: the Monte-Carlo average)."""
+    The plain networks' test probabilities (each, and ensembles of k: the average of each disjoint
+    group of k, ``len(plain) // k`` of them) and each dropout network's (``probabilities``: one
+    pass; ``mc_probabilities``: the Monte-Carlo average)."""
     bins = dropout_ensemble.calibration_bins
     sizes = sorted({1, *dropout_ensemble.ensemble_sizes})
     return Comparison(
         singles=[MethodScores.of(p, labels, bins) for p in plain],
-        ensembles={k: MethodScores.of(np.mean(plain[:k], axis=0), labels, bins) for k in sizes},
-        weight_scaling=MethodScores.of(dropout["probabilities"], labels, bins),
-        mc=MethodScores.of(dropout["mc_probabilities"], labels, bins),
+        ensembles={
+            k: [MethodScores.of(np.mean(plain[g * k : (g + 1) * k], axis=0), labels, bins) for g in range(len(plain) // k)] for k in sizes
+        },
+        weight_scaling=[MethodScores.of(d["probabilities"], labels, bins) for d in dropout],
+        mc=[MethodScores.of(d["mc_probabilities"], labels, bins) for d in dropout],
         samples=dropout_ensemble.mc_samples,
     )
 
 
-def _dropout_beats_one_claim(c: Comparison) -> Claim:
-    errors = [s.error for s in c.singles]
-    return Claim.check(
-        "Dropout improves on one network trained without it",
-        c.weight_scaling.error < c.mean_single.error,
-        f"{c.weight_scaling.error:.2f}% against {c.mean_single.error:.2f}% (the mean of {len(c.singles)}: "
-        f"{min(errors):.2f}–{max(errors):.2f}%)",
-    )
-
-
-def _dropout_matches_ensemble_claim(c: Comparison) -> Claim:
-    matched = [k for k in c.sizes if c.ensembles[k].error >= c.weight_scaling.error]
-    smallest_ensemble = min((k for k in c.sizes if k > 1), default=max(c.sizes))
-    if matched and max(matched) > 1:
-        found = f"it is as accurate as an ensemble of {max(matched)} (one training instead of {max(matched)})"
-    else:
-        found = "it beats the first network alone, not an ensemble" if matched else "even the first network alone is more accurate"
-    return Claim.check(
-        "One dropout network is as accurate as an ensemble of independently trained networks",
-        c.weight_scaling.error <= c.ensembles[smallest_ensemble].error,
-        f"{found}; " + ", ".join(f"{k}: {c.ensembles[k].error:.2f}%" for k in c.sizes),
-    )
-
-
-def _mc_dropout_claim(c: Comparison) -> Claim:
-    return Claim.check(
-        f"Averaging {c.samples} thinned networks at test time (MC dropout) is at least as accurate as the one pass of the "
-        "weight-scaling rule",
-        c.mc.error <= c.weight_scaling.error,
-        f"{c.mc.error:.2f}% against {c.weight_scaling.error:.2f}%",
-    )
-
-
-def _calibration_claim(c: Comparison) -> Claim:
-    largest = max(c.sizes)
-    return Claim.check(
-        "Averaging networks makes the probabilities better calibrated (lower ECE than one network)",
-        c.ensembles[largest].ece < c.mean_single.ece,
-        f"ensemble of {largest}: {100 * c.ensembles[largest].ece:.2f}%, one network: {100 * c.mean_single.ece:.2f}%; "
-        f"dropout one pass {100 * c.weight_scaling.ece:.2f}%, MC dropout {100 * c.mc.ece:.2f}%",
-    )
-
-
-def check_dropout_ensemble_claims(comparison: Comparison) -> list[Claim]:
-    """The lecture's claims about dropout as an ensemble, each held or contradicted by the scores."""
-    return [
-        _dropout_beats_one_claim(comparison),
-        _dropout_matches_ensemble_claim(comparison),
-        _mc_dropout_claim(comparison),
-        _calibration_claim(comparison),
-    ]
-
-
 def _models_table(c: Comparison, dropout: float) -> pd.DataFrame:
-    """One row per method: one network (the mean), each ensemble, the dropout network in one pass and averaged."""
+    """One row per method: one network, each ensemble, the dropout networks in one pass and averaged; each
+    score the mean over its n networks (ensembles: over n disjoint groups) and its standard deviation."""
 
-    def row(name: str, trained: int, s: MethodScores) -> dict[str, Any]:
+    def row(name: str, trained: int, scores: list[MethodScores]) -> dict[str, Any]:
+        error, ece = errors(scores), eces(scores)
         return {
             "model": name,
             "networks trained": trained,
-            "test error (%)": round(s.error, 2),
-            "test NLL": round(s.nll, 4),
-            "ECE (%)": round(100 * s.ece, 2),
+            "n": error.n,
+            "test error (%)": round(error.mean, 2),
+            "test error (%) std": round(error.std, 2),
+            "test NLL": round(MethodScores.mean(scores).nll, 4),
+            "ECE (%)": round(ece.mean, 2),
+            "ECE (%) std": round(ece.std, 2),
         }
 
-    rows = [row(f"one network without dropout (mean of {len(c.singles)})", 1, c.mean_single)]
+    rows = [row("one network without dropout", 1, c.singles)]
     rows += [row(f"ensemble of {k} without dropout", k, c.ensembles[k]) for k in c.sizes if k > 1]
     rows += [
         row(f"dropout p={dropout:g}, one pass (weight scaling)", 1, c.weight_scaling),
@@ -260,28 +183,40 @@ def _models_table(c: Comparison, dropout: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _history(key: str, points: list[tuple[int, Spread]]) -> dict[str, list[dict[str, float]]]:
+    """``key`` (the means) and ``key_std`` (the standard deviations, where n > 1) as metric histories."""
+    out = {key: metric_history((step, spread.mean) for step, spread in points)}
+    spreads = [(step, spread.std) for step, spread in points if spread.n > 1]
+    return out | ({f"{key}_std": metric_history(spreads)} if spreads else {})
+
+
 def _metrics(c: Comparison) -> dict[str, list[dict[str, float]]]:
-    """Test error and ECE of the ensembles (step = k), of the dropout network (step 0) and of its MC average (step = passes)."""
+    """Test error (%) and ECE (a fraction) of the ensembles (step = k), of the dropout networks (step 0) and of their MC
+    averages (step = passes): the means, and their standard deviations (``_std``) where there are several."""
+
+    def ece(scores: list[MethodScores]) -> Spread:
+        return Spread.of([s.ece for s in scores])
+
     return {
-        "ensemble_test_error": metric_history((k, c.ensembles[k].error) for k in c.sizes),
-        "ensemble_ece": metric_history((k, c.ensembles[k].ece) for k in c.sizes),
-        "dropout_test_error": metric_history([(0, c.weight_scaling.error)]),
-        "dropout_ece": metric_history([(0, c.weight_scaling.ece)]),
-        "mc_dropout_test_error": metric_history([(c.samples, c.mc.error)]),
-        "mc_dropout_ece": metric_history([(c.samples, c.mc.ece)]),
+        **_history("ensemble_test_error", [(k, errors(c.ensembles[k])) for k in c.sizes]),
+        **_history("ensemble_ece", [(k, ece(c.ensembles[k])) for k in c.sizes]),
+        **_history("dropout_test_error", [(0, errors(c.weight_scaling))]),
+        **_history("dropout_ece", [(0, ece(c.weight_scaling))]),
+        **_history("mc_dropout_test_error", [(c.samples, errors(c.mc))]),
+        **_history("mc_dropout_ece", [(c.samples, ece(c.mc))]),
     }
 
 
 def _figure(c: Comparison) -> Figure:
     largest = max(c.sizes)
     return dropout_ensemble_figure(
-        {k: c.ensembles[k].error for k in c.sizes},
-        {"dropout, one pass": c.weight_scaling.error, f"MC dropout ({c.samples} passes)": c.mc.error},
+        {k: errors(c.ensembles[k]) for k in c.sizes},
+        {"dropout, one pass": errors(c.weight_scaling), f"MC dropout ({c.samples} passes)": errors(c.mc)},
         {
             "one network": c.singles[0].reliability,
-            f"ensemble of {largest}": c.ensembles[largest].reliability,
-            "dropout, one pass": c.weight_scaling.reliability,
-            "MC dropout": c.mc.reliability,
+            f"ensemble of {largest}": c.ensembles[largest][0].reliability,
+            "dropout, one pass": c.weight_scaling[0].reliability,
+            "MC dropout": c.mc[0].reliability,
         },
     )
 
@@ -291,13 +226,16 @@ def _about(dropout_ensemble: DropoutEnsembleParameters, c: Comparison, dropout_r
     epochs = dropout_run.epochs
     return (
         "The lecture: dropout trains an exponential number of thinned networks that share weights and so emulates an "
-        f"ensemble of models. Here {len(c.singles)} SimpLeNets without dropout (each its own seed) and one with dropout "
-        f"(p = {float(dropout_ensemble.dropout):g} before the linear layers) are trained the same way "
+        f"ensemble of models. Here {len(c.singles)} SimpLeNets without dropout and {len(c.weight_scaling)} with dropout "
+        f"(p = {float(dropout_ensemble.dropout):g} before the linear layers), each its own seed, are trained the same way "
         f"({epochs} epoch{'s' if epochs != 1 else ''} of the same {dropout_run.train_images} training "
-        f"images), then scored on the {test_images} test digits: the average of the first k plain networks' probabilities, "
-        f"the dropout network with dropout off (the weight-scaling rule) and with dropout on, averaged over {c.samples} passes "
-        f"(Monte-Carlo dropout). ECE: expected calibration error over {dropout_ensemble.calibration_bins} confidence bins. "
-        "Each network is a child MLflow run tagged `sweep = dropout_ensemble`."
+        f"images), then scored on the {test_images} test digits: the average of k plain networks' probabilities (each "
+        f"disjoint group of k), each dropout network with dropout off (the weight-scaling rule) and with dropout on, averaged "
+        f"over {c.samples} passes (Monte-Carlo dropout). Every score is the mean over its n networks (ensembles: groups) with "
+        "its standard deviation; a verdict holds only where the difference of the means exceeds its spread (the "
+        "root-sum-square of the two standard deviations; for MC against one pass of the same network, the standard "
+        f"deviation of the per-network differences). ECE: expected calibration error over {dropout_ensemble.calibration_bins} "
+        "confidence bins. Each network is a child MLflow run tagged `sweep = dropout_ensemble`."
     )
 
 
@@ -306,21 +244,22 @@ def report_dropout_ensemble(
 ) -> dict[str, Any]:
     """The table of every way of predicting, the picture, the metrics and a report of the lecture's claims.
 
-    Test error, negative log-likelihood and calibration (ECE) of one network, of ensembles of the
-    first k networks (the average of their probabilities), of the dropout network (one pass, the
-    weight-scaling rule) and of its Monte-Carlo average.
+    Test error, negative log-likelihood and calibration (ECE) of one network, of ensembles of k
+    networks (the average of their probabilities), of the dropout networks (one pass, the
+    weight-scaling rule) and of their Monte-Carlo averages: each the mean ± standard deviation over
+    its networks, the verdicts computed from them.
 
     ``pairs``: each member's summary, then its test probabilities (:func:`train_ensemble_member`)."""
     labels = test_split["labels"].astype(np.int64)
     members: list[tuple[MemberSummary, dict[str, np.ndarray]]] = list(zip(pairs[0::2], pairs[1::2]))
-    plain = [p["probabilities"] for r, p in members if r.member != "dropout"]
-    dropout_run, dropout = next((r, p) for r, p in members if r.member == "dropout")
-    comparison = compare_methods(dropout_ensemble, labels, plain, dropout)
+    plain = [p["probabilities"] for r, p in members if r.member.startswith("plain_")]
+    dropout = [(r, p) for r, p in members if r.member.startswith("dropout_")]
+    comparison = compare_methods(dropout_ensemble, labels, plain, [p for _, p in dropout])
     table = _models_table(comparison, float(dropout_ensemble.dropout))
     report = Report(
         "Dropout as an ensemble: what these runs show",
-        about=_about(dropout_ensemble, comparison, dropout_run, len(labels)),
+        about=_about(dropout_ensemble, comparison, dropout[0][0], len(labels)),
         claims=check_dropout_ensemble_claims(comparison),
-        tables={"Every model": table},
+        tables={"Every model: mean and standard deviation over n networks (ensembles: n disjoint groups)": table},
     )
     return {"table": table, "report": report, "plot": _figure(comparison), "metrics": _metrics(comparison)}

@@ -1,7 +1,8 @@
-"""The ``dropout_ensemble`` pipeline: ``members`` SimpLeNets without dropout (each its own seed)
-and one with dropout, each a namespaced training sub-pipeline (``dropout_ensemble.<member>``)
-and a child MLflow run that keeps its test-set probabilities; then a report that compares the
-dropout network (and its Monte-Carlo average) with ensembles of k plain networks."""
+"""The ``dropout_ensemble`` pipeline: ``members`` SimpLeNets without dropout and ``dropout_members``
+with dropout (each its own seed), each a namespaced training sub-pipeline
+(``dropout_ensemble.<member>``) and a child MLflow run that keeps its test-set probabilities; then
+a report that compares the dropout networks (and their Monte-Carlo averages) with ensembles of k
+plain networks, every score as mean ± standard deviation and the verdicts computed from them."""
 
 from collections.abc import Mapping
 from typing import Any

@@ -10,11 +10,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, WrapValidator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, model_validator
 
 from practical_dl.core.engine import predict
-from practical_dl.core.params import NonNegativeFloat, NonNegativeInt, PositiveInt, Settings, deep_merge, plain
+from practical_dl.core.params import IncreasingList, NonNegativeFloat, NonNegativeInt, PositiveInt, Settings, deep_merge, plain
 from practical_dl.core.splits import Split, per_class_subset
 from practical_dl.core.standardise import Standardiser
 from practical_dl.methods.transfer import (
@@ -26,9 +25,16 @@ from practical_dl.methods.transfer import (
     describe,
     set_backbone_lr_factor,
 )
+from practical_dl.pipelines.transfer_learning.claims import (
+    accuracy_by_seed,
+    mean_std_table,
+    spread_metrics,
+    spread_over_seeds,
+    transfer_claims,
+)
 from practical_dl.pipelines.transfer_learning.figures import transfer_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
-from practical_dl.project.reporting import Claim, Report
+from practical_dl.project.reporting import Report
 from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
 from practical_dl.project.training_setup import file_identity, state_dict_for_saving, tensors_identity
 
@@ -87,7 +93,7 @@ class TransferTrainingOverrides(TrainingOverrides):
 
 
 class TransferLearningParameters(Settings):
-    """The ``transfer_learning`` block: strategies x labelled-data budgets on a target task."""
+    """The ``transfer_learning`` block: strategies x labelled-data budgets (x seeds) on a target task."""
 
     source_classes: Classes
     """The source task's digits."""
@@ -96,8 +102,10 @@ class TransferLearningParameters(Settings):
     budgets: list[Budget] = []
     """Labelled target images per class, or all."""
     strategies: list[Literal[STRATEGIES]] = []
-    seed: StrictInt = 0
-    """The budgets' subsets."""
+    seeds: IncreasingList[NonNegativeInt] = [0]
+    """Each draws a run's labelled images and seeds the run (new layers, batch order; over training.seed)."""
+    repeat_budgets: list[Budget] = []
+    """Budgets run once per seed (reported as mean ± standard deviation); the others once, on the first seed."""
     target: TransferTarget = Field(default_factory=TransferTarget)
     backbone: TransferBackbone
     pretraining: TrainingOverrides | None = None
@@ -112,7 +120,14 @@ class TransferLearningParameters(Settings):
         overlap = sorted(set(self.source_classes) & set(self.target_classes))
         if overlap:
             raise ValueError(f"source_classes and target_classes overlap: {overlap}")
+        unknown = [b for b in self.repeat_budgets if b not in self.budgets]
+        if unknown:
+            raise ValueError(f"repeat_budgets {unknown} are not among the budgets {self.budgets}")
         return self
+
+    def seeds_of(self, budget: int | str) -> list[int]:
+        """The seeds ``budget`` runs on: every seed where it is repeated, else the first."""
+        return list(self.seeds) if budget in self.repeat_budgets else list(self.seeds[:1])
 
 
 class TransferRunSummary(BaseModel):
@@ -122,6 +137,7 @@ class TransferRunSummary(BaseModel):
 
     strategy: str
     budget: int | str
+    seed: int
     labelled_images: int
     per_class: int
     epochs: int
@@ -213,14 +229,15 @@ def _accuracy(test: Split, config: TrainingSettings, model: torch.nn.Module, sta
 
 
 def _run_settings(
-    params: TransferLearningParameters, training_defaults: TrainingSettings, strategy: str, images: int
+    params: TransferLearningParameters, training_defaults: TrainingSettings, strategy: str, images: int, seed: int
 ) -> tuple[TrainingSettings, float]:
-    """A target run's training settings (its ``steps`` turned into epochs of ``images``) and its backbone's learning-rate factor."""
+    """A target run's settings (``steps`` turned into epochs of ``images``, its ``seed``) and its backbone's learning-rate factor."""
     overrides = deep_merge(plain(params.training), plain(params.strategy_training.get(strategy)))
     steps = int(overrides.pop("steps", 300))
     backbone_lr_factor = float(overrides.pop("backbone_lr_factor", 1.0))
     batch = int(overrides.get("batch_size", training_defaults.batch_size))
     overrides["epochs"] = max(1, math.ceil(steps * batch / images))
+    overrides["seed"] = seed
     config = training_settings(training_defaults, overrides, where=f"transfer_learning.strategy_training.{strategy}")
     return config, backbone_lr_factor
 
@@ -289,19 +306,29 @@ def train_transfer_run(
     *,
     strategy: str,
     budget: int | str,
+    seed: int,
 ) -> TransferRunSummary:
-    """One strategy on one labelled-data budget, in a child MLflow run; scored on the target test set."""
+    """One strategy on one labelled-data budget and one seed, in a child MLflow run; scored on the target test set.
+
+    The seed draws the labelled images (the same for every strategy) and seeds the run: the new
+    layers' initialisation (the whole network's, from scratch) and the order of the batches."""
     backbone = params.backbone
-    data = per_class_subset(target_train, budget, params.seed)
+    data = per_class_subset(target_train, budget, seed)
     n = len(data["labels"])
-    config, backbone_lr_factor = _run_settings(params, training_defaults, strategy, n)
+    config, backbone_lr_factor = _run_settings(params, training_defaults, strategy, n, seed)
     num_classes = int(target_train["labels"].max()) + 1
     own_stats = backbone.name == "project_vgg"  # torchvision backbones normalise inputs themselves
     standardiser = _data_standardiser(target_train) if own_stats else Standardiser.identity(data["images"].shape[1])
-    name = f"{strategy}/{budget}"
+    name = f"{strategy}/{budget}/s{seed}"
     who = RunIdentity(
         name=name,
-        tags={"experiment": "transfer_learning", "strategy": strategy, "budget": str(budget), "backbone": backbone.name},
+        tags={
+            "experiment": "transfer_learning",
+            "strategy": strategy,
+            "budget": str(budget),
+            "seed": str(seed),
+            "backbone": backbone.name,
+        },
         params={
             "backbone": backbone.model_dump(exclude_unset=True),  # the block as the parameters give it
             "backbone_lr_factor": backbone_lr_factor,
@@ -321,6 +348,7 @@ def train_transfer_run(
     return TransferRunSummary(
         strategy=strategy,
         budget=budget,
+        seed=seed,
         labelled_images=n,
         per_class=n // num_classes,
         epochs=config.epochs,
@@ -331,43 +359,47 @@ def train_transfer_run(
     )
 
 
-def transfer_claims(wide: pd.DataFrame) -> list[Claim]:
-    """The lecture's claims on transfer from the accuracy (%) per labelled images per class (rows) and strategy (columns).
-
-    Transfer is the better of fine-tuning and feature extraction; none without ``scratch`` and one of them.
-    """
-    transfer = [s for s in ("fine_tune", "feature_extract") if s in wide.columns]
-    if "scratch" not in wide.columns or not transfer or wide.empty:
-        return []
-    gain = wide[transfer].max(axis=1) - wide["scratch"]
-    few, most = wide.index.min(), wide.index.max()
-    claims = [
-        Claim.from_margin(
-            f"Transfer helps when labels are few: with {few} labelled images per class it beats training from scratch",
-            float(gain[few]),
-            0.0,
-            f"{wide.loc[few, transfer].max():.2f}% against {wide.loc[few, 'scratch']:.2f}% from scratch",
-        )
-    ]
-    if most != few:
-        claims.append(
-            Claim.check(
-                f"It helps less once labels are plentiful: its gain with {most} per class is smaller than with {few}",
-                bool(gain[most] < gain[few]),
-                f"{gain[most]:+.2f} points against {gain[few]:+.2f}",
-            )
-        )
-    return claims
+def _about(table: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """How the runs were repeated and what the table's cells and the verdicts are."""
+    repeated = sorted(summary.loc[summary["n"] > 1, "per_class"].unique())
+    seeds = sorted(table["seed"].unique())
+    once = (
+        f"Each strategy ran once per seed ({', '.join(map(str, seeds))}) with {', '.join(map(str, repeated))} labelled images "
+        f"per class, once (seed {seeds[0]}) with more. "
+        if repeated
+        else f"Each strategy ran once per budget (seed {seeds[0]}). "
+    )
+    return (
+        once + "A seed draws the labelled images (the same for every strategy) and seeds the run. Cells: the mean target test "
+        "accuracy (%) ± its standard deviation over the seeds (n: the number of seeds). Transfer's gain over training from "
+        "scratch is measured seed by seed; a claim holds only where the mean gain exceeds the standard deviation of the "
+        "per-seed gains."
+    )
 
 
-def report_transfer(*results: TransferRunSummary) -> tuple[pd.DataFrame, Report, Figure]:
-    """Target test accuracy against labelled images per class, one line per strategy, and the lecture's claims on it."""
-    table = pd.DataFrame([r.model_dump() for r in results]).sort_values(["strategy", "labelled_images"])
-    wide = table.pivot_table(index="per_class", columns="strategy", values="target_test_accuracy").mul(100).round(2)
+def report_transfer(*results: TransferRunSummary) -> dict[str, Any]:
+    """Target test accuracy against labelled images per class, one line per strategy, and the lecture's claims on it.
+
+    Every run (``table``); per strategy and budget the mean accuracy ± its standard deviation over the
+    seeds and n (``summary``, ``metrics`` for MLflow, the report's table and the figure's error bars);
+    the claims' verdicts computed from them (:func:`~practical_dl.pipelines.transfer_learning.claims.transfer_claims`)."""
+    table = pd.DataFrame([r.model_dump() for r in results]).sort_values(["strategy", "labelled_images", "seed"])
+    by_seed = accuracy_by_seed(table)
+    summary = spread_over_seeds(by_seed)
     report = Report(
         "Transfer learning: target test accuracy (%) against labelled images per class",
-        claims=transfer_claims(wide),
-        tables={"Target test accuracy (%)": wide.to_markdown(), "All runs": table.drop(columns=["mlflow_run_id"])},
+        about=_about(table, summary),
+        claims=transfer_claims(by_seed),
+        tables={
+            "Target test accuracy (%): mean ± standard deviation over the seeds (n)": mean_std_table(summary),
+            "All runs": table.drop(columns=["mlflow_run_id"]),
+        },
         tables_first=True,
     )
-    return table, report, transfer_figure(table)
+    return {
+        "table": table,
+        "summary": summary.round({"mean": 2, "std": 2}),
+        "report": report,
+        "plot": transfer_figure(summary),
+        "metrics": spread_metrics(summary),
+    }

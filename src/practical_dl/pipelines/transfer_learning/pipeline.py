@@ -1,5 +1,6 @@
-"""The ``transfer_learning`` pipeline: each strategy x labelled-data budget is a namespaced
-instance of one sub-pipeline (``transfer.<strategy>.<budget>``) and a child MLflow run.
+"""The ``transfer_learning`` pipeline: each strategy x labelled-data budget x seed is a namespaced
+instance of one sub-pipeline (``transfer.<strategy>.<budget>.s<seed>``) and a child MLflow run;
+the ``repeat_budgets`` run on every one of the ``seeds``, the other budgets on the first.
 
 The source model's pre-training is a versioned catalog entry: ``kedro run --pipelines
 transfer_learning --only-missing-outputs`` reuses it instead of training it again."""
@@ -34,13 +35,18 @@ def budget_name(budget) -> str:
     return "all" if budget == "all" else f"n{budget}"
 
 
+def run_namespace(strategy: str, budget, seed: int) -> str:
+    """``transfer.fine_tune.n10.s3``: one strategy on one budget with one seed."""
+    return f"transfer.{strategy}.{budget_name(budget)}.s{seed}"
+
+
 def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:
     # the strategies and budgets shape the pipeline (bound into each run's node): validated here
     params = TransferLearningParameters.from_dict(pipeline_parameters(parameters).get("transfer_learning") or {}, "transfer_learning")
-    runs = [(s, b) for s in params.strategies for b in params.budgets]
+    runs = [(s, b, seed) for s in params.strategies for b in params.budgets for seed in params.seeds_of(b)]
     members = member_pipelines(
         train_transfer_run,
-        [(f"transfer.{s}.{budget_name(b)}", {"strategy": s, "budget": b}) for s, b in runs],
+        [(run_namespace(s, b, seed), {"strategy": s, "budget": b, "seed": seed}) for s, b, seed in runs],
         RUN_INPUTS,
         "train_transfer_run",
     )
@@ -91,8 +97,14 @@ def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) 
             [
                 Node(
                     report_transfer,
-                    inputs=[f"transfer.{s}.{budget_name(b)}.result" for s, b in runs],
-                    outputs=["transfer_results", "transfer_report", "transfer_learning_plot"],
+                    inputs=[f"{run_namespace(s, b, seed)}.result" for s, b, seed in runs],
+                    outputs={
+                        "table": "transfer_results",
+                        "summary": "transfer_summary",
+                        "report": "transfer_report",
+                        "plot": "transfer_learning_plot",
+                        "metrics": "transfer_metrics",
+                    },
                     name="report_transfer",
                 )
             ]
