@@ -230,11 +230,13 @@ class _Core:
     def apgd_t(self, robust: np.ndarray) -> None:
         attack = self._apgd("difference_logits_ratio", targeted=True)
         ranked = np.argsort(-self.logits, axis=1, kind="stable")  # a correctly classified image's own class first
-        for k in range(1, min(self.config.target_classes, ranked.shape[1] - 1) + 1):
+        targets = min(self.config.target_classes, ranked.shape[1] - 1)
+        for k in range(1, targets + 1):
             at = np.flatnonzero(robust)
             if not len(at):
                 break
             robust[at] = self.still_correct(at, attack.generate(self.x[at], ranked[at, k]))
+            logger.info("APGD-T, target %d of %d: %.1f%% of %d images left", k, targets, 100 * robust.mean(), len(robust))
 
     def square(self, robust: np.ndarray) -> None:
         from art.attacks.evasion import SquareAttack
