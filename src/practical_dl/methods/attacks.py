@@ -148,7 +148,12 @@ def accuracy_under_attack(
     """Accuracy of ``model`` (images in [0, 1] -> logits, e.g. a :class:`~practical_dl.models.classifier.DigitClassifier`, on the
     device of its parameters) on ``images`` attacked at each epsilon; epsilon 0 is clean accuracy."""
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    return [unbroken_by(model, images, labels, attack, epsilon, batch_size, generator).float().mean().item() for epsilon in epsilons]
+    return [share(unbroken_by(model, images, labels, attack, epsilon, batch_size, generator)) for epsilon in epsilons]
+
+
+def share(unbroken: torch.Tensor) -> float:
+    """The share of ``True`` among booleans (an accuracy), exact: a count over a count, not a float32 mean."""
+    return int(unbroken.sum()) / len(unbroken)
 
 
 def unbroken_by(
@@ -159,11 +164,14 @@ def unbroken_by(
     epsilon: float,
     batch_size: int = 500,
     generator: torch.Generator | None = None,
+    judge: nn.Module | None = None,
 ) -> torch.Tensor:
     """Which of ``images`` (in [0, 1]) ``model`` still classifies correctly once ``attack`` has moved them by up to ``epsilon``
-    (booleans, on the CPU); ``generator`` (on the model's device) draws the random starts."""
+    (booleans, on the CPU); ``generator`` (on the model's device) draws the random starts. With a ``judge`` (on the same
+    device), the images made against ``model`` are classified by ``judge`` instead: a black-box transfer attack on it."""
     device = next(model.parameters()).device
     model.eval()
+    judge = model if judge is None else judge.eval()
     generator = generator if generator is not None else torch.Generator(device=device).manual_seed(0)
     correct = []
     for i in range(0, len(labels), batch_size):
@@ -171,7 +179,7 @@ def unbroken_by(
         y = labels[i : i + batch_size].to(device)
         x_adv = attack(model, x, y, epsilon, generator)
         with torch.no_grad():
-            correct.append((model(x_adv).argmax(1) == y).cpu())
+            correct.append((judge(x_adv).argmax(1) == y).cpu())
     return torch.cat(correct)
 
 

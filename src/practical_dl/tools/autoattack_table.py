@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     from safetensors.torch import load_file
 
     from practical_dl.core.splits import stratified_subset
-    from practical_dl.methods.attacks import pgd
+    from practical_dl.methods.attacks import AttackConfig, share, unbroken_by
     from practical_dl.methods.autoattack import autoattack_accuracy
     from practical_dl.models.classifier import latest_classifier_file, load_classifier
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("art").setLevel(logging.WARNING)  # not its "Inferred 2 hidden layers" for every estimator
-    config = AutoAttackConfig(epsilon=args.epsilon, seed=args.seed, alone=args.alone)
+    config = AutoAttackConfig(epsilon=args.epsilon, seed=args.seed, alone=args.alone)  # PGD-10: AttackConfig's defaults
     test = {k: v.numpy() for k, v in load_file(f"{args.data}/05_model_input/test.safetensors").items()}
     split = stratified_subset(test, args.images, seed=args.seed)
     x, y = torch.from_numpy(split["images"]).float() / 255, torch.from_numpy(split["labels"]).long()
@@ -48,10 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     for model in args.models:
         classifier = load_classifier(latest_classifier_file(f"{args.data}/06_models", model)).float().eval().requires_grad_(False)
         start = time.perf_counter()
-        eps, step = args.epsilon, config.batch_size
-        x_adv = torch.cat([pgd(classifier, x[i : i + step], y[i : i + step], eps, 10, eps / 4) for i in range(0, len(y), step)])
-        with torch.no_grad():
-            by_pgd = (classifier(x_adv).argmax(1) == y).float().mean().item()
+        by_pgd = share(unbroken_by(classifier, x, y, AttackConfig(kind="pgd"), args.epsilon, config.batch_size))
         pgd_seconds = time.perf_counter() - start
         result = autoattack_accuracy(classifier, x, y, **config.model_dump())
         cells = [f"{100 * a.accuracy:.1f}" for a in result.attacks]

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from practical_dl.core.params import deep_merge
 from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
-from practical_dl.methods.attacks import AdversarialParameters, AttackConfig, AutoAttackParameters, accuracy_under_attack, unbroken_by
+from practical_dl.methods.attacks import (
+    AdversarialParameters,
+    AttackConfig,
+    AutoAttackParameters,
+    accuracy_under_attack,
+    share,
+    unbroken_by,
+)
 from practical_dl.methods.autoattack import AUTOATTACK, PUBLISHED_EPSILON, PUBLISHED_MNIST
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
@@ -165,9 +172,12 @@ def autoattack_model(
         attack = adversarial.attacks[settings.after]
         generator = torch.Generator(device=device).manual_seed(adversarial.seed)
         unbroken = unbroken_by(attacked, x, y, attack, settings.epsilon, adversarial.batch_size, generator)
-        accuracy_after[settings.after], seconds[settings.after] = unbroken.float().mean().item(), time.perf_counter() - start
+        accuracy_after[settings.after], seconds[settings.after] = share(unbroken), time.perf_counter() - start
         if source is not None:
-            transfer = transferred_accuracy(attacked, source.to(device).float().eval(), x, y, attack, settings.epsilon, adversarial)
+            made_on = source.to(device).float().eval()
+            generator = torch.Generator(device=device).manual_seed(adversarial.seed)
+            transferred = unbroken_by(made_on, x, y, attack, settings.epsilon, adversarial.batch_size, generator, judge=attacked)
+            transfer = share(transferred)
     result = settings(attacked, x, y, unbroken=unbroken)
     accuracy_after |= {a.attack: a.accuracy for a in result.attacks}
     seconds |= {a.attack: a.seconds for a in result.attacks}
@@ -191,26 +201,6 @@ def autoattack_model(
         transfer_source=source.label if transfer is not None else None,
         transfer_accuracy=transfer,
     )
-
-
-def transferred_accuracy(
-    target: DigitClassifier,
-    source: DigitClassifier,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    attack: AttackConfig,
-    epsilon: float,
-    adversarial: AdversarialParameters,
-) -> float:
-    """Accuracy of ``target`` on the images ``attack`` makes against ``source`` at ``epsilon`` (a black-box transfer attack)."""
-    device = next(target.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(adversarial.seed)
-    correct = 0
-    for i in range(0, len(y), adversarial.batch_size):
-        xb, yb = x[i : i + adversarial.batch_size].to(device), y[i : i + adversarial.batch_size].to(device)
-        with torch.no_grad():
-            correct += int((target(attack(source, xb, yb, epsilon, generator)).argmax(1) == yb).sum())
-    return correct / len(y)
 
 
 def _adversarial_training(defaults: TrainingSettings, training: TrainingOverrides, model: str) -> dict[str, Any] | None:
