@@ -174,6 +174,21 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path, digits, kind, augment
     assert_same_result(whole, resumed)
 
 
+def test_a_checkpoint_waits_min_seconds_after_the_last_save_and_the_last_epoch_is_always_saved(tmp_path, digits, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr("practical_dl.core.checkpoint.monotonic", lambda: now[0])
+
+    class SixSecondEpochs:
+        def on_epoch_end(self, state):
+            now[0] += 6.0
+
+    checkpointer = Checkpointer(tmp_path / "run.ckpt", min_seconds=10)
+    run("mlp", digits, False, callbacks=[SixSecondEpochs(), checkpointer], epochs=4)
+    assert checkpointer.saved == [2, 4]  # 12 s after its making, then the last epoch (6 s after)
+    with pytest.raises(ValueError, match="min_seconds must be >= 0, got -1"):
+        Checkpointer(tmp_path / "run.ckpt", min_seconds=-1)
+
+
 def test_resuming_a_finished_run_trains_nothing(tmp_path, digits):
     checkpointer = Checkpointer(tmp_path / "run.ckpt", every=3)
     whole = run("mlp", digits, False, callbacks=[checkpointer], epochs=4)

@@ -27,6 +27,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import numpy as np
@@ -257,8 +258,10 @@ def settings_fingerprint(*settings: Any) -> str:
 
 @dataclass
 class Checkpointer:
-    """Saves the training state every ``every`` epochs (and after the last one) to ``path``;
-    :meth:`resume_state` gives it back if it was made with the same ``fingerprint``.
+    """Saves the training state every ``every`` epochs, but no sooner than ``min_seconds`` after its last save (or its
+    making), and always after the last epoch, to ``path``; :meth:`resume_state` gives it back if it was made with the same
+    ``fingerprint``. ``min_seconds`` keeps a run of many short epochs from spending its time writing checkpoints: a stop
+    then loses at most that long of training.
 
     Pass it in ``fit(..., callbacks=[checkpointer], resume=checkpointer.resume_state())``.
     """
@@ -266,17 +269,24 @@ class Checkpointer:
     path: str | os.PathLike
     every: int = 1
     fingerprint: str = ""
+    min_seconds: float = 0.0
     saved: list[int] = field(default_factory=list, repr=False)  # epochs saved by this object
+    last_save: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
             raise ValueError(f"every must be a positive integer, got {self.every!r}")
+        if not self.min_seconds >= 0:
+            raise ValueError(f"min_seconds must be >= 0, got {self.min_seconds!r}")
+        self.last_save = monotonic()
 
     def on_epoch_end(self, state: TrainingState) -> None:
-        if state.epoch % self.every == 0 or state.finished:
+        due = state.epoch % self.every == 0 and monotonic() - self.last_save >= self.min_seconds
+        if due or state.finished:
             save_checkpoint(replace(state, fingerprint=self.fingerprint), self.path)
             self.saved.append(state.epoch)
+            self.last_save = monotonic()
             logger.info("checkpoint %s saved after epoch %d", self.path, state.epoch)
 
     def resume_state(self) -> TrainingState | None:

@@ -70,7 +70,7 @@ def training_data(
 
 
 #: Settings that do not change what training computes, left out of a checkpoint's fingerprint.
-NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_dir", "distributed_backend")
+NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_seconds", "checkpoint_dir", "distributed_backend")
 
 
 def training_checkpointer(config: Any, name: str, *identity: Any) -> Checkpointer | None:
@@ -82,7 +82,10 @@ def training_checkpointer(config: Any, name: str, *identity: Any) -> Checkpointe
         return None
     settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_FINGERPRINT}
     return Checkpointer(
-        Path(config.checkpoint_dir) / f"{name}.safetensors", config.checkpoint_every, settings_fingerprint(settings, *identity)
+        Path(config.checkpoint_dir) / f"{name}.safetensors",
+        config.checkpoint_every,
+        settings_fingerprint(settings, *identity),
+        config.checkpoint_seconds,
     )
 
 

@@ -32,7 +32,7 @@ from practical_dl.core.checkpoint import TrainingState
 from practical_dl.core.config import PRECISIONS, Device
 from practical_dl.core.distributed import DataParallel, SingleProcess, from_environment
 from practical_dl.core.loop import train_epochs
-from practical_dl.core.params import Flag, Fraction, NonNegativeInt, PositiveInt, Settings
+from practical_dl.core.params import Flag, Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, Settings
 from practical_dl.core.runtime import autocast_context, resolve_device, resolve_precision
 from practical_dl.models.gan import Discriminator, Generator, init_dcgan_weights
 
@@ -75,6 +75,8 @@ class GANConfig(Settings):
     precision: Literal[PRECISIONS] = "auto"
     checkpoint_every: NonNegativeInt = 1
     """Save the training state every N epochs (0: never)."""
+    checkpoint_seconds: NonNegativeFloat = 0.0
+    """... but no sooner than this many seconds after the last save (the last epoch is always saved)."""
     resume: Flag = True
     """Go on from a checkpoint made with the same settings."""
     checkpoint_dir: str = "data/06_models/checkpoints"
