@@ -258,10 +258,11 @@ def settings_fingerprint(*settings: Any) -> str:
 
 @dataclass
 class Checkpointer:
-    """Saves the training state every ``every`` epochs, but no sooner than ``min_seconds`` after its last save (or its
-    making), and always after the last epoch, to ``path``; :meth:`resume_state` gives it back if it was made with the same
-    ``fingerprint``. ``min_seconds`` keeps a run of many short epochs from spending its time writing checkpoints: a stop
-    then loses at most that long of training.
+    """Saves the training state to ``path`` every ``every`` epochs, at most once per ``min_seconds``, and after the last.
+
+    :meth:`resume_state` gives it back if it was made with the same ``fingerprint``. ``min_seconds`` (counted from the
+    last save, the first time from the checkpointer's making) keeps a run of many short epochs from spending its time
+    writing checkpoints; a stop then loses up to ``min_seconds`` and an epoch of training.
 
     Pass it in ``fit(..., callbacks=[checkpointer], resume=checkpointer.resume_state())``.
     """

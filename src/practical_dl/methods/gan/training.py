@@ -76,7 +76,7 @@ class GANConfig(Settings):
     checkpoint_every: NonNegativeInt = 1
     """Save the training state every N epochs (0: never)."""
     checkpoint_seconds: NonNegativeFloat = 0.0
-    """... but no sooner than this many seconds after the last save (the last epoch is always saved)."""
+    """At least this many seconds between two checkpoints (0: no limit); the last epoch is always saved."""
     resume: Flag = True
     """Go on from a checkpoint made with the same settings."""
     checkpoint_dir: str = "data/06_models/checkpoints"
