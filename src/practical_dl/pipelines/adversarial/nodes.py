@@ -304,11 +304,11 @@ def autoattack_table(records: tuple[AutoAttackRecord, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows).astype(object).fillna("")  # a published figure has no other column
 
 
-#: The published defences a robust model is weighed against: what the recipe is, whose figure, its key in PUBLISHED_MNIST.
-LITERATURE = (
-    ("fast adversarial training", "Wong et al. 2020", "Wong et al. 2020 (fast FGSM training)"),
-    ("PGD adversarial training", "Madry et al. 2018", "Madry et al. 2018 (PGD training)"),
-)
+#: The published defences a robust model is weighed against: the recipe, and its entry of PUBLISHED_MNIST ("<who> (<how>)").
+LITERATURE = {
+    "fast adversarial training": "Wong et al. 2020 (fast FGSM training)",
+    "PGD adversarial training": "Madry et al. 2018 (PGD training)",
+}
 
 
 def autoattack_claims(records: tuple[AutoAttackRecord, ...]) -> list[Claim]:
@@ -318,8 +318,8 @@ def autoattack_claims(records: tuple[AutoAttackRecord, ...]) -> list[Claim]:
     for r in (r for r in records if r.robust_model):
         error = 100 * float(np.sqrt(r.robust * (1 - r.robust) / r.test_images))
         if r.settings.epsilon == PUBLISHED_EPSILON:
-            for recipe, who, key in LITERATURE:
-                published = PUBLISHED_MNIST[key]
+            for recipe, key in LITERATURE.items():
+                who, published = key.split(" (")[0], PUBLISHED_MNIST[key]
                 claims.append(
                     Claim.from_margin(
                         f"{r.label} holds under AutoAttack at ε = {r.settings.epsilon:g} what {recipe} does in the "
