@@ -5,7 +5,8 @@ from torch import nn
 from practical_dl.core.engine import fit
 from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser
-from practical_dl.methods.attacks import AdversarialParameters, AdversarialTraining, AttackConfig, accuracy_under_attack, fgsm, pgd
+from practical_dl.methods.attack_settings import AdversarialParameters, AdversarialTraining, AttackConfig
+from practical_dl.methods.attacks import accuracy_under_attack, fgsm, pgd
 from practical_dl.models.networks import SimpLeNet
 from practical_dl.project.parameters import training_settings
 from tests.conftest import shipped_parameters

@@ -7,8 +7,9 @@ import torch
 
 from practical_dl.core.engine import fit
 from practical_dl.core.standardise import Standardiser, channel_statistics
+from practical_dl.methods.attack_settings import AUTOATTACK, AutoAttackConfig
 from practical_dl.methods.attacks import fgsm, pgd
-from practical_dl.methods.autoattack import AUTOATTACK, AutoAttackConfig, art_fgsm, art_pgd, autoattack_accuracy
+from practical_dl.methods.autoattack import art_fgsm, art_pgd, autoattack_accuracy
 from practical_dl.models.classifier import make_classifier
 from practical_dl.models.networks import build_model
 from practical_dl.tools.digit_images import load_mnist_test

@@ -1,7 +1,10 @@
+import inspect
+
 import pytest
 import torch
 
-from practical_dl.models.networks import MLP, SimpLeNet, build_model, count_parameters
+from practical_dl.models.networks import MLP, MODEL_REGISTRY, SimpLeNet, build_model, count_parameters
+from practical_dl.models.options import ARCHITECTURE_OPTIONS, FROM_THE_DATA
 
 
 @pytest.mark.parametrize(
@@ -107,3 +110,10 @@ def test_simplenet_computes_the_lecture_order_to_the_bit(options, memory_format)
     assert torch.equal(ours, lecture)
     assert all(torch.equal(a, b) for a, b in zip(our_grads, lecture_grads))
     assert all(torch.equal(a, b) for a, b in zip(our_buffers, lecture_buffers))
+
+
+def test_the_options_checked_without_torch_are_the_networks_own():
+    assert set(ARCHITECTURE_OPTIONS) == set(MODEL_REGISTRY)
+    for name, factory in MODEL_REGISTRY.items():
+        taken = set(inspect.signature(factory).parameters) - {"self"} - FROM_THE_DATA if inspect.isclass(factory) else None
+        assert ARCHITECTURE_OPTIONS[name] == taken, name

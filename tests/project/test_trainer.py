@@ -13,7 +13,7 @@ from kedro.io import DatasetError
 
 from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.distributed import SingleProcess
-from practical_dl.methods.attacks import AdversarialTraining
+from practical_dl.methods.attack_settings import AdversarialTraining
 from practical_dl.project import trainer
 from practical_dl.project.datasets import TypedJSONDataset
 from practical_dl.project.parameters import ModelSpec, TrainingSettings

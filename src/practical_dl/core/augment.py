@@ -11,53 +11,11 @@ not that digit, and 2/5 come close to swapping), so reflecting teaches the wrong
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import numpy as np
 import torch
-from pydantic import AfterValidator, Field, StrictInt
 from torch import nn
 
-from practical_dl.core.params import Flag, Fraction, PositiveInt, Probability, Settings, overrides_of
-
-MODES = ("on_the_fly", "materialise")
-
-
-def _low_high(scale: tuple[float, float]) -> tuple[float, float]:
-    if not 0 < scale[0] <= scale[1]:
-        raise ValueError("must be [low, high] with 0 < low <= high")
-    return scale
-
-
-class AugmentConfig(Settings):
-    """``parameters_augmentation.yml``: ranges of the random transforms."""
-
-    rotation_degrees: Annotated[float, Field(ge=0, le=180)] = 10.0
-    """Uniform in [-r, r] degrees."""
-    translate: Fraction = 0.1
-    """Up to this fraction of the image size, in x and in y."""
-    scale: Annotated[tuple[float, float], AfterValidator(_low_high)] = (0.9, 1.1)
-    """[low, high] zoom range."""
-    reflect: Flag = False
-    """Horizontal flips (off for digits: a mirrored 2, 3, 7 is not a digit)."""
-    p: Probability = 1.0
-    """Probability that a sample is transformed at all."""
-    mode: Literal[MODES] = "on_the_fly"
-    """on_the_fly: new draws every epoch; materialise: a k-times enlarged set, drawn once."""
-    materialise_factor: PositiveInt = 4
-    """k: augmented copies per image in materialise mode."""
-    seed: StrictInt = 0
-    """For previews and for the materialised set."""
-    preview_images: PositiveInt = 8
-    preview_draws: PositiveInt = 6
-
-    @property
-    def is_identity(self) -> bool:
-        return self.p == 0 or (self.rotation_degrees == 0 and self.translate == 0 and self.scale == (1.0, 1.0) and not self.reflect)
-
-
-#: An ``augment:`` mapping in a ``training`` block: the ``augmentation`` block with some settings changed.
-AugmentOverrides = overrides_of(AugmentConfig, "AugmentOverrides")
+from practical_dl.core.config import AugmentConfig
 
 
 def build_augmentation(config: AugmentConfig) -> nn.Module:

@@ -7,7 +7,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, StrictInt
 
 from practical_dl.core.distributed import BACKENDS
-from practical_dl.core.params import Flag, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Settings
+from practical_dl.core.params import (
+    Flag,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Settings,
+    overrides_of,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -83,3 +93,44 @@ class TrainConfig(Settings):
     """Under torchrun: batch-norm statistics over the global batch (SyncBatchNorm; CUDA only)."""
     distributed_backend: Literal[BACKENDS] = "auto"
     """Under torchrun: auto (nccl on CUDA, gloo on CPU) | gloo | nccl."""
+
+
+#: How augmented training images are drawn (:mod:`practical_dl.core.augment` draws them).
+AUGMENT_MODES = ("on_the_fly", "materialise")
+
+
+def _low_high(scale: tuple[float, float]) -> tuple[float, float]:
+    if not 0 < scale[0] <= scale[1]:
+        raise ValueError("must be [low, high] with 0 < low <= high")
+    return scale
+
+
+class AugmentConfig(Settings):
+    """``parameters_augmentation.yml``: ranges of the random transforms."""
+
+    rotation_degrees: Annotated[float, Field(ge=0, le=180)] = 10.0
+    """Uniform in [-r, r] degrees."""
+    translate: Fraction = 0.1
+    """Up to this fraction of the image size, in x and in y."""
+    scale: Annotated[tuple[float, float], AfterValidator(_low_high)] = (0.9, 1.1)
+    """[low, high] zoom range."""
+    reflect: Flag = False
+    """Horizontal flips (off for digits: a mirrored 2, 3, 7 is not a digit)."""
+    p: Probability = 1.0
+    """Probability that a sample is transformed at all."""
+    mode: Literal[AUGMENT_MODES] = "on_the_fly"
+    """on_the_fly: new draws every epoch; materialise: a k-times enlarged set, drawn once."""
+    materialise_factor: PositiveInt = 4
+    """k: augmented copies per image in materialise mode."""
+    seed: StrictInt = 0
+    """For previews and for the materialised set."""
+    preview_images: PositiveInt = 8
+    preview_draws: PositiveInt = 6
+
+    @property
+    def is_identity(self) -> bool:
+        return self.p == 0 or (self.rotation_degrees == 0 and self.translate == 0 and self.scale == (1.0, 1.0) and not self.reflect)
+
+
+#: An ``augment:`` mapping in a ``training`` block: the ``augmentation`` block with some settings changed.
+AugmentOverrides = overrides_of(AugmentConfig, "AugmentOverrides")

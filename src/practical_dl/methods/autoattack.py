@@ -40,32 +40,19 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from pydantic import Field, StrictInt
 from torch import nn
 
-from practical_dl.core.params import Flag, PositiveInt, Settings
+from practical_dl.methods.attack_settings import AUTOATTACK, AutoAttackConfig
 
 if TYPE_CHECKING:  # ART is imported where it is used: importing it takes seconds, which building a pipeline should not pay
     from art.attacks.evasion import AutoProjectedGradientDescent
     from art.estimators.classification import PyTorchClassifier
 
 logger = logging.getLogger(__name__)
-
-#: AutoAttack's attacks run here, in AutoAttack's order.
-AUTOATTACK = ("APGD-CE", "APGD-T", "Square")
-
-#: The radius of the published MNIST figures
-PUBLISHED_EPSILON = 0.3
-#: Accuracy (%) under AutoAttack at L∞ ε = 0.3 on MNIST's test split, from the MNIST table of the AutoAttack README (fra31/auto-attack)
-PUBLISHED_MNIST = {
-    "Madry et al. 2018 (PGD training)": 88.43,
-    "Zhang et al. 2019 (TRADES)": 92.76,
-    "Wong et al. 2020 (fast FGSM training)": 82.88,
-}
 
 #: Slack of the ε-ball check on the adversarial images (float32 rounding of x ± ε).
 _BALL_SLACK = 1e-5
@@ -98,29 +85,6 @@ class AutoAttackResult:
             if a.attack == attack:
                 return a.accuracy
         raise KeyError(f"no attack {attack!r}; ran {[a.attack for a in self.attacks]}")
-
-
-class AutoAttackConfig(Settings):
-    """AutoAttack's core at one radius; the defaults are the standard version's budgets."""
-
-    epsilon: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.3
-    """L∞ radius in pixel units (images in [0, 1])."""
-    apgd_steps: PositiveInt = 100
-    """Iterations of every APGD run."""
-    target_classes: Annotated[StrictInt, Field(ge=1)] = 9
-    """APGD-T's targets: the classes the clean image scores highest after its own."""
-    square_queries: PositiveInt = 5000
-    """Square's iterations (one query of the model each)."""
-    batch_size: PositiveInt = 500
-    seed: StrictInt = 0
-    alone: Flag = False
-    """Each attack on every correctly classified image (its own accuracy) rather than on those the ones before it left."""
-
-    def __call__(
-        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, unbroken: torch.Tensor | None = None
-    ) -> AutoAttackResult:
-        """:func:`autoattack_accuracy` with these settings."""
-        return autoattack_accuracy(model, images, labels, unbroken=unbroken, **self.model_dump(include=set(AutoAttackConfig.model_fields)))
 
 
 def art_classifier(model: nn.Module, input_shape: tuple[int, ...], nb_classes: int) -> PyTorchClassifier:

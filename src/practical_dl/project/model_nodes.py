@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.engine import predict
 from practical_dl.models.classifier import DigitClassifier, make_classifier
 from practical_dl.models.networks import count_parameters

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial, update_wrapper
-from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.core.params import ParameterError
 from practical_dl.project.model_nodes import evaluate_model, register_model, train_model
 
 TRAINING_INPUTS = {"train_split", "validation_split", "standardisation_stats"}
@@ -34,17 +31,6 @@ def model_training_template(model: str) -> Pipeline:
             )
         ]
     )
-
-
-def trained_model_names(parameters: Mapping[str, Any]) -> list[str]:
-    """Namespaces of the models to train (``trained_models``), each with a parameter block of its own."""
-    from practical_dl.project.parameters import TrainedModels  # torch, imported when pipelines are built
-
-    names = TrainedModels.from_dict(parameters.get("trained_models") or [], "trained_models").root
-    missing = [n for n in names if n not in parameters]
-    if missing:
-        raise ParameterError(f"invalid parameter trained_models: {missing} have no parameter block of their own; add one or remove them")
-    return list(names)
 
 
 def model_evaluation_template(model: str) -> Pipeline:

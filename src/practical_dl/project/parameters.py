@@ -7,22 +7,21 @@ typed in its ``nodes.py``.
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, RootModel, StrictInt, TypeAdapter, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
-from practical_dl.core.augment import AugmentOverrides
-from practical_dl.core.config import Device, TrainConfig
+from practical_dl.core.config import AugmentOverrides, Device, TrainConfig
 from practical_dl.core.params import Flag, NonNegativeInt, ParameterError, PositiveInt, SetOnly, Settings, describe, merged, overrides_of
-from practical_dl.methods.attacks import AdversarialTraining
-from practical_dl.models.networks import MODEL_REGISTRY
+from practical_dl.methods.attack_settings import AdversarialTraining
+from practical_dl.models.options import ARCHITECTURE_OPTIONS
 
 
 class ArchitectureOptions(TypedDict, total=False):
     """The ranges of the architectures' options (``model.options``), checked without building a
-    network; which options an architecture takes is checked against its signature."""
+    network; which options an architecture takes, against :data:`~practical_dl.models.options.ARCHITECTURE_OPTIONS`."""
 
     __pydantic_config__ = ConfigDict(extra="allow")  # the names are checked by ModelSpec
 
@@ -52,8 +51,8 @@ class ModelSpec(SetOnly):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in MODEL_REGISTRY:
-            raise ValueError(f"must be one of {', '.join(sorted(MODEL_REGISTRY))}")
+        if name not in ARCHITECTURE_OPTIONS:
+            raise ValueError(f"must be one of {', '.join(sorted(ARCHITECTURE_OPTIONS))}")
         return name
 
     @field_validator("options")
@@ -73,11 +72,9 @@ class ModelSpec(SetOnly):
 
 
 def _check_options(name: str, options: dict[str, Any]) -> None:
-    factory = MODEL_REGISTRY[name]
-    target = factory if inspect.isclass(factory) else None
-    if target is None:  # a lambda forwarding **kwargs: nothing to compare with
+    accepted = ARCHITECTURE_OPTIONS[name]
+    if accepted is None:  # a preset forwarding **kwargs: nothing to compare with
         return
-    accepted = set(inspect.signature(target).parameters) - {"self", "in_channels", "image_size", "num_classes"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ValueError(f"options {unknown} are not options of {name!r}; its options: {sorted(accepted)}")
@@ -115,6 +112,15 @@ class TrainedModels(RootModel[list[str]]):
             return cls.model_validate(params if params is not None else [])
         except ValidationError as exc:
             raise ParameterError(describe(exc, where)) from None
+
+
+def trained_model_names(parameters: Mapping[str, Any]) -> list[str]:
+    """Namespaces of the models to train (``trained_models``), each with a parameter block of its own."""
+    names = TrainedModels.from_dict(parameters.get("trained_models") or [], "trained_models").root
+    missing = [n for n in names if n not in parameters]
+    if missing:
+        raise ParameterError(f"invalid parameter trained_models: {missing} have no parameter block of their own; add one or remove them")
+    return list(names)
 
 
 class EvaluationParameters(Settings):

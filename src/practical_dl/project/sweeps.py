@@ -7,20 +7,21 @@ import logging
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict
-from torch import nn
 
-from practical_dl.core.augment import AugmentConfig
-from practical_dl.core.engine import FitResult, predict
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.splits import Split, stratified_subset
-from practical_dl.core.standardise import Standardiser
 from practical_dl.project.parameters import ModelSpec, TrainingSettings
-from practical_dl.project.trainer import Collaborators, Network, RunIdentity, Trained, TrainingData, train_classifier
-from practical_dl.project.training_setup import input_standardiser
+
+if TYPE_CHECKING:  # torch and the trainer are imported when a member is trained, not when a sweep's pipeline is built
+    from torch import nn
+
+    from practical_dl.core.engine import FitResult
+    from practical_dl.core.standardise import Standardiser
+    from practical_dl.project.trainer import Collaborators, Trained
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ def train_member(
     on from its last checkpoint. A diverging member is stopped and its run ended as FAILED; the
     sweep goes on.
     """
+    from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
+    from practical_dl.project.training_setup import input_standardiser
+
     train = stratified_subset(data.train, who.train_limit, seed=who.seed)
     standardiser = input_standardiser(training, data.standardisation_stats, train["images"].shape[1])
     identity = RunIdentity(
@@ -142,6 +146,10 @@ def train_member(
 
 def _scores(test: Split, training: TrainingSettings, model: nn.Module, standardiser: Standardiser, fit: FitResult) -> dict[str, float]:
     """A member's test error (%; NaN when its logits are not finite) and its mean seconds per epoch."""
+    import torch
+
+    from practical_dl.core.engine import predict
+
     logits = predict(model, test["images"], standardiser, device=training.device)
     finite = bool(torch.isfinite(logits).all())
     test_error = 100 * float((logits.argmax(1).numpy() != test["labels"]).mean()) if finite else math.nan

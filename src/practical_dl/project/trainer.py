@@ -29,7 +29,7 @@ from typing import Any
 
 from torch import nn
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.distributed import from_environment
 from practical_dl.core.engine import FitResult, fit
 from practical_dl.core.runtime import set_seed

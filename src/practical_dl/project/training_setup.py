@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from practical_dl.core.augment import AugmentConfig, build_augmentation, materialise
+from practical_dl.core.augment import build_augmentation, materialise
 from practical_dl.core.checkpoint import Checkpointer, settings_fingerprint
-from practical_dl.core.config import TrainConfig
+from practical_dl.core.config import AugmentConfig, TrainConfig
 from practical_dl.core.params import ParameterError, merged
 from practical_dl.core.standardise import Standardiser
 from practical_dl.models.networks import build_model

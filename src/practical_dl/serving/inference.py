@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from practical_dl.models.classifier import DigitClassifier
 from practical_dl.serving.preprocess import MAX_PIXELS, ImageRejected, PreparedDigit, naive_resize, prepare_digit
 
 #: Columns of the table of predictions (``p_0`` ... ``p_9`` follow, one per class).
@@ -29,6 +28,20 @@ INVERTED_NOTE = "inverted (dark ink on light paper)"
 #: ``mnist``: the MNIST recipe (:func:`~practical_dl.serving.preprocess.prepare_digit`); ``naive``: the
 #: whole image resized to 28x28 (:func:`~practical_dl.serving.preprocess.naive_resize`), for comparison.
 PREPARATIONS = ("mnist", "naive")
+
+
+class Classifier(Protocol):
+    """What prediction needs of a classifier (a :class:`~practical_dl.models.classifier.DigitClassifier` is one)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def class_names(self) -> list[str]: ...
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N x classes) of N images (N x H x W uint8)."""
+        ...
 
 
 @dataclass
@@ -66,7 +79,7 @@ def prepare_inputs(
     return prepared
 
 
-def probabilities(classifier: DigitClassifier, inputs: list[PreparedInput]) -> np.ndarray:
+def probabilities(classifier: Classifier, inputs: list[PreparedInput]) -> np.ndarray:
     """Class probabilities of ``classifier`` for the inputs that could be prepared (rows in order)."""
     images = [i.prepared.image for i in inputs if i.ok]
     if not images:
@@ -74,14 +87,14 @@ def probabilities(classifier: DigitClassifier, inputs: list[PreparedInput]) -> n
     return classifier.probabilities(np.stack(images))
 
 
-def probabilities_per_image(classifiers: Mapping[str, DigitClassifier], images: np.ndarray) -> list[dict[str, np.ndarray]]:
+def probabilities_per_image(classifiers: Mapping[str, Classifier], images: np.ndarray) -> list[dict[str, np.ndarray]]:
     """For each prepared image (N x 28 x 28 uint8), every classifier's class probabilities: one forward
     pass per classifier for the whole batch (what the draw-a-digit page's micro-batcher runs)."""
     per_model = {name: classifier.probabilities(images) for name, classifier in classifiers.items()}
     return [{name: p[i] for name, p in per_model.items()} for i in range(len(images))]
 
 
-def prediction_rows(classifiers: Mapping[str, DigitClassifier], inputs: list[PreparedInput]) -> pd.DataFrame:
+def prediction_rows(classifiers: Mapping[str, Classifier], inputs: list[PreparedInput]) -> pd.DataFrame:
     """One row per input and classifier: the predicted class, its probability, the top 3 and every
     class's probability; inputs that could not be prepared get one row each with their status."""
     rows: list[dict[str, Any]] = []
@@ -114,6 +127,6 @@ def prediction_rows(classifiers: Mapping[str, DigitClassifier], inputs: list[Pre
     return table[[*COLUMNS, *(c for c in table.columns if c not in COLUMNS)]]
 
 
-def predict_images(classifiers: Mapping[str, DigitClassifier], sources: Mapping[str, Any], max_pixels: int = MAX_PIXELS) -> pd.DataFrame:
+def predict_images(classifiers: Mapping[str, Classifier], sources: Mapping[str, Any], max_pixels: int = MAX_PIXELS) -> pd.DataFrame:
     """:func:`prepare_inputs` then :func:`prediction_rows`."""
     return prediction_rows(classifiers, prepare_inputs(sources, max_pixels))

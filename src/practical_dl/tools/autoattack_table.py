@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from practical_dl.methods.autoattack import AUTOATTACK, PUBLISHED_MNIST, AutoAttackConfig
+from practical_dl.methods.attack_settings import AUTOATTACK, PUBLISHED_MNIST, AutoAttackConfig
 
 
 def main(argv: list[str] | None = None) -> None:

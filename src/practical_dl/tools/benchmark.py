@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from practical_dl.core.augment import AugmentConfig, build_augmentation
-from practical_dl.core.config import TrainConfig
+from practical_dl.core.augment import build_augmentation
+from practical_dl.core.config import AugmentConfig, TrainConfig
 from practical_dl.core.engine import fit, predict
 from practical_dl.core.runtime import cpu_has_native_bf16, resolve_device, resolve_memory_format, resolve_precision, set_seed
 from practical_dl.core.standardise import Standardiser, channel_statistics

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.engine import fit, predict
 from practical_dl.core.runtime import set_seed
 from practical_dl.project.parameters import ModelSpec, training_settings

@@ -8,8 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
-from practical_dl.methods.attacks import AdversarialParameters
-from practical_dl.methods.autoattack import PUBLISHED_MNIST
+from practical_dl.methods.attack_settings import PUBLISHED_MNIST, AdversarialParameters
 from practical_dl.pipelines.adversarial.nodes import (
     AttackResult,
     AutoAttackRecord,

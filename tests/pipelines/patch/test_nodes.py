@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
-from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.methods.attack_settings import AdversarialParameters
 from practical_dl.methods.patch import PatchTraining
 from practical_dl.pipelines.patch.claims import patch_claims
 from practical_dl.pipelines.patch.nodes import EveryTarget, PatchParameters, PatchResult, patched_models, report_patches

@@ -137,7 +137,8 @@ def _source_weights(seed: int):
     from practical_dl.methods.transfer import ProjectVGG
 
     torch.manual_seed(seed)
-    return ProjectVGG(num_classes=5, in_channels=1, widths=(4, 8, 8), image_size=28).state_dict()
+    state = ProjectVGG(num_classes=5, in_channels=1, widths=(4, 8, 8), image_size=28).state_dict()
+    return {key: tensor.numpy() for key, tensor in state.items()}  # as the catalog gives them
 
 
 def test_a_target_run_is_checkpointed_and_a_change_of_source_weights_starts_it_afresh(tmp_path, caplog, store):

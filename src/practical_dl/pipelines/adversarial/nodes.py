@@ -16,15 +16,15 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from practical_dl.core.params import deep_merge
 from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
-from practical_dl.methods.attacks import (
+from practical_dl.methods.attack_settings import (
+    AUTOATTACK,
+    PUBLISHED_EPSILON,
+    PUBLISHED_MNIST,
     AdversarialParameters,
     AttackConfig,
     AutoAttackParameters,
-    accuracy_under_attack,
-    share,
-    unbroken_by,
 )
-from practical_dl.methods.autoattack import AUTOATTACK, PUBLISHED_EPSILON, PUBLISHED_MNIST
+from practical_dl.methods.attacks import accuracy_under_attack, share, unbroken_by
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
 from practical_dl.project.figures import adversarial_examples_figure

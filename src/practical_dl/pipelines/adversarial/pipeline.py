@@ -10,11 +10,12 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.methods.attack_settings import AdversarialParameters
 from practical_dl.pipelines.adversarial.nodes import attack_model, attacked_models, autoattack_model, report_attacks
 from practical_dl.project.context import pipeline_parameters
-from practical_dl.project.model_pipelines import model_evaluation_template, model_training_template, trained_model_names
+from practical_dl.project.model_pipelines import model_evaluation_template, model_training_template
 from practical_dl.project.namespaces import reading_across_namespaces
+from practical_dl.project.parameters import trained_model_names
 
 
 def _attack_template(model: str, autoattack: bool, transfer_source: str | None = None) -> Pipeline:

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 from matplotlib.figure import Figure
 
-from practical_dl.core.augment import AugmentConfig
 from practical_dl.core.augment import preview as augmentation_preview
+from practical_dl.core.config import AugmentConfig
 from practical_dl.project.figures import image_grid_figure
 
 logger = logging.getLogger(__name__)

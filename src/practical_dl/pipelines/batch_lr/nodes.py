@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveFloat, PositiveInt, Settings
 from practical_dl.pipelines.batch_lr.figures import batch_lr_figure
 from practical_dl.project.namespaces import name_safe

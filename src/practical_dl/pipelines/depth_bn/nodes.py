@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, StrictInt
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.diagnostics import GradientNorms
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveFloat, PositiveInt, Settings
 from practical_dl.core.splits import stratified_subset

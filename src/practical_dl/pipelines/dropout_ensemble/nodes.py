@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import Field, model_validator
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.engine import predict
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings, merged
 from practical_dl.methods.calibration import mc_dropout_probabilities

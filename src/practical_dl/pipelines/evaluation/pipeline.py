@@ -9,9 +9,9 @@ from kedro.pipeline import Node, Pipeline
 
 from practical_dl.pipelines.evaluation.nodes import plot_training_curves, summarise_results, visualise_learned_kernels
 from practical_dl.project.context import pipeline_parameters
-from practical_dl.project.model_pipelines import model_evaluation_template, trained_model_names
+from practical_dl.project.model_pipelines import model_evaluation_template
 from practical_dl.project.namespaces import reading_across_namespaces
-from practical_dl.project.parameters import EvaluationParameters
+from practical_dl.project.parameters import EvaluationParameters, trained_model_names
 
 SHARED_INPUTS = {"test_split"}
 

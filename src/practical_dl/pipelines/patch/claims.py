@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.methods.attack_settings import AdversarialParameters
 from practical_dl.project.reporting import Claim
 
 if TYPE_CHECKING:  # nodes.py imports this module

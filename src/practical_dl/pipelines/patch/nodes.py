@@ -17,7 +17,7 @@ from practical_dl.core.config import Device
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings
 from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
-from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.methods.attack_settings import AdversarialParameters
 from practical_dl.methods.patch import PatchConfig, PatchTraining, paste, random_positions, targeted_success, train_patch
 from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.patch.claims import patch_claims

@@ -9,11 +9,11 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from practical_dl.methods.attacks import AdversarialParameters
+from practical_dl.methods.attack_settings import AdversarialParameters
 from practical_dl.pipelines.patch.nodes import PatchParameters, attack_with_patches, patched_models, report_patches
 from practical_dl.project.context import pipeline_parameters
-from practical_dl.project.model_pipelines import trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
+from practical_dl.project.parameters import trained_model_names
 
 
 def _patch_template(model: str) -> Pipeline:

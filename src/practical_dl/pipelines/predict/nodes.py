@@ -12,11 +12,10 @@ from matplotlib.figure import Figure
 from pydantic import Field, StrictInt
 
 from practical_dl.core.params import ParameterError, PositiveInt, Settings
-from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.predict.figures import contact_sheet_figure
 from practical_dl.project.datasets.bytes_dataset import FileTooLargeError
 from practical_dl.project.parameters import TrainedModels
-from practical_dl.serving.inference import PREPARATIONS, PreparedInput, prediction_rows, prepare_inputs
+from practical_dl.serving.inference import PREPARATIONS, Classifier, PreparedInput, prediction_rows, prepare_inputs
 from practical_dl.serving.preprocess import MAX_PIXELS
 
 logger = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ def predict_digits(
     images: dict[str, Callable[[], bytes]],
     predict: PredictParameters,
     trained_models: TrainedModels,
-    *classifiers: DigitClassifier,
+    *classifiers: Classifier,
     models: list[str],
 ) -> tuple[pd.DataFrame, Figure]:
     """Every image of the folder through every chosen classifier.

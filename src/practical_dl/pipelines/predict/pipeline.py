@@ -14,8 +14,8 @@ from kedro.pipeline import Node, Pipeline
 from practical_dl.core.params import ParameterError
 from practical_dl.pipelines.predict.nodes import PredictParameters, predict_digits
 from practical_dl.project.context import existing_datasets, pipeline_parameters
-from practical_dl.project.model_pipelines import trained_model_names
 from practical_dl.project.namespaces import reading_across_namespaces
+from practical_dl.project.parameters import trained_model_names
 
 
 def predicted_models(parameters: Mapping[str, Any]) -> list[str]:

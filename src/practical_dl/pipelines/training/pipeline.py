@@ -17,7 +17,8 @@ from typing import Any
 from kedro.pipeline import Pipeline
 
 from practical_dl.project.context import pipeline_parameters
-from practical_dl.project.model_pipelines import TRAINING_INPUTS, model_training_template, trained_model_names
+from practical_dl.project.model_pipelines import TRAINING_INPUTS, model_training_template
+from practical_dl.project.parameters import trained_model_names
 
 
 def create_pipeline(parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> Pipeline:

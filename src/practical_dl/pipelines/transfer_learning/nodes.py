@@ -204,8 +204,12 @@ def images_from_folders(partitions: dict[str, Any], params: TransferLearningPara
 
 def pretrain_source_model(
     source_train: Split, params: TransferLearningParameters, training_defaults: TrainingSettings
-) -> dict[str, torch.Tensor]:
-    """Train the project's VGG-style network on the source task (done once, then reused)."""
+) -> dict[str, np.ndarray]:
+    """Train the project's VGG-style network on the source task (done once, then reused).
+
+    Its weights as numpy arrays: the catalog keeps them in safetensors' numpy form, which the
+    catalog can open without importing torch (kedro-mlflow opens every named dataset before a run).
+    """
     config = training_settings(training_defaults, params.pretraining, where="transfer_learning.pretraining")
     classes = int(source_train["labels"].max()) + 1
     widths = tuple(params.backbone.widths)
@@ -219,7 +223,7 @@ def pretrain_source_model(
     )
     result = train_classifier(network, data, config, who).fit
     logger.info("Source task: final training accuracy %.4f", result.history[-1]["train_accuracy"])
-    return state_dict_for_saving(result.model)
+    return {key: tensor.numpy() for key, tensor in state_dict_for_saving(result.model).items()}
 
 
 def _accuracy(test: Split, config: TrainingSettings, model: torch.nn.Module, standardiser: Standardiser, fit: Any) -> dict[str, float]:
@@ -300,7 +304,7 @@ def _data_standardiser(split: Split) -> Standardiser:
 def train_transfer_run(
     target_train: Split,
     target_test: Split,
-    source_weights: dict[str, torch.Tensor],
+    source_weights: dict[str, np.ndarray],
     params: TransferLearningParameters,
     training_defaults: TrainingSettings,
     *,
@@ -313,6 +317,7 @@ def train_transfer_run(
     The seed draws the labelled images (the same for every strategy) and seeds the run: the new
     layers' initialisation (the whole network's, from scratch) and the order of the batches."""
     backbone = params.backbone
+    source_weights = {key: torch.from_numpy(np.array(array)) for key, array in source_weights.items()}  # writable copies
     data = per_class_subset(target_train, budget, seed)
     n = len(data["labels"])
     config, backbone_lr_factor = _run_settings(params, training_defaults, strategy, n, seed)

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from pydantic import BeforeValidator, Field
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.engine import fit, predict
 from practical_dl.core.params import Flag, NonNegativeInt, PositiveInt, Settings, merged
 from practical_dl.core.runtime import set_seed

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str, get_protocol_and_path
 
-from practical_dl.models.classifier import DigitClassifier, classifier_from_bytes, classifier_to_bytes
+if TYPE_CHECKING:  # torch is imported when a classifier is read or written, not when the catalog is built
+    from practical_dl.models.classifier import DigitClassifier
 
 
-class ClassifierDataset(AbstractVersionedDataset[DigitClassifier, DigitClassifier]):
+class ClassifierDataset(AbstractVersionedDataset["DigitClassifier", "DigitClassifier"]):
     """A trained classifier with its standardisation, class names and input size, in safetensors.
 
     Example catalog entry (wrapped by ``VersionedMlflowArtifactDataset`` in this project, so every
@@ -42,6 +43,8 @@ class ClassifierDataset(AbstractVersionedDataset[DigitClassifier, DigitClassifie
         super().__init__(filepath=PurePosixPath(path), version=version, exists_function=self._fs.exists, glob_function=self._fs.glob)
 
     def load(self) -> DigitClassifier:
+        from practical_dl.models.classifier import classifier_from_bytes
+
         path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(path, "rb") as f:
             data = f.read()
@@ -51,6 +54,8 @@ class ClassifierDataset(AbstractVersionedDataset[DigitClassifier, DigitClassifie
             raise DatasetError(str(exc)) from None
 
     def save(self, data: DigitClassifier) -> None:
+        from practical_dl.models.classifier import classifier_to_bytes
+
         path = get_filepath_str(self._get_save_path(), self._protocol)
         payload = classifier_to_bytes(data)
         with self._fs.open(path, "wb") as f:
