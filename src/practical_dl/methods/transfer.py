@@ -24,12 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from practical_dl.core.standardise import Standardise
+from practical_dl.methods.transfer_settings import BACKBONES, HEADS, STRATEGIES
+from practical_dl.methods.transfer_settings import TORCHVISION_BACKBONES as TORCHVISION_BACKBONES  # still importable from here
 
 logger = logging.getLogger(__name__)
-
-STRATEGIES = ("fine_tune", "feature_extract", "scratch")
-TORCHVISION_BACKBONES = ("vgg16", "resnet18")
-BACKBONES = ("project_vgg", *TORCHVISION_BACKBONES)
 
 
 class ProjectVGG(nn.Module):
@@ -107,9 +105,6 @@ class TransferModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.adapter(x))
-
-
-HEADS = ("last", "classifier")
 
 
 def head_module(backbone: nn.Module, head: str = "last") -> nn.Module:

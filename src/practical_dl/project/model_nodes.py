@@ -6,13 +6,10 @@ import logging
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from practical_dl.core.config import AugmentConfig
-from practical_dl.core.engine import predict
-from practical_dl.models.classifier import DigitClassifier, make_classifier
-from practical_dl.models.networks import count_parameters
+from practical_dl.core.lazy import on_first_use
 from practical_dl.project import tracking
 from practical_dl.project.figures import confusion_matrix_figure, image_grid_figure
 from practical_dl.project.parameters import (
@@ -24,8 +21,9 @@ from practical_dl.project.parameters import (
     training_settings,
 )
 from practical_dl.project.reporting import metric_values
-from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
-from practical_dl.project.training_setup import input_standardiser
+
+# torch is imported when the node runs, not when the pipeline is built
+classifier = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ def train_model(
     augmentation_params: AugmentConfig,
     *,
     model: str = "model",
-) -> tuple[DigitClassifier, pd.DataFrame]:
+) -> tuple[classifier.DigitClassifier, pd.DataFrame]:
     """Train one model (adversarially, when its ``training.adversarial`` is set); keep the
     weights of its best validation epoch.
 
@@ -56,6 +54,10 @@ def train_model(
     ``<checkpoint_dir>/<model>.safetensors``; the next run with the same settings goes on from
     it (a model whose training had finished is not trained again), unless ``resume`` is off.
     """
+    from practical_dl.models.classifier import make_classifier
+    from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
+    from practical_dl.project.training_setup import input_standardiser
+
     config = training_settings(training_defaults, training_params, where=f"{model}.training")
     channels = train_split["images"].shape[1]
     data = TrainingData(train_split, validation_split, input_standardiser(config, standardisation_stats, channels))
@@ -88,7 +90,7 @@ def per_class_scores(matrix: np.ndarray) -> pd.DataFrame:
 
 
 def evaluate_model(
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     training_history: pd.DataFrame,
     test_split: dict[str, np.ndarray],
     model_params: ModelSpec,
@@ -99,6 +101,11 @@ def evaluate_model(
     Returns the metrics (JSON), the same for MLflow, the predictions, the per-class table,
     the confusion-matrix figure and a grid of misclassified digits.
     """
+    import torch
+
+    from practical_dl.core.engine import predict
+    from practical_dl.models.networks import count_parameters
+
     images, labels = test_split["images"], test_split["labels"].astype(np.int64)
     model = classifier.network
     label = classifier.label
@@ -144,7 +151,12 @@ def evaluate_model(
 
 
 def register_model(
-    classifier: DigitClassifier, test_metrics: dict, test_split: dict[str, np.ndarray], registry: RegistryParameters, *, model: str
+    classifier: classifier.DigitClassifier,
+    test_metrics: dict,
+    test_split: dict[str, np.ndarray],
+    registry: RegistryParameters,
+    *,
+    model: str,
 ) -> dict:
     """Log the classifier as an MLflow model (it takes raw images and prepares them itself, see
     ``practical_dl.serving.mlflow_model``) and register it as a new version of ``<prefix>_<model>``, tagged

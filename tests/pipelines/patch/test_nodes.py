@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from practical_dl.core.params import ParameterError
 from practical_dl.methods.attack_settings import AdversarialParameters
-from practical_dl.methods.patch import PatchTraining
+from practical_dl.methods.patch_settings import PatchTraining
 from practical_dl.pipelines.patch.claims import patch_claims
 from practical_dl.pipelines.patch.nodes import EveryTarget, PatchParameters, PatchResult, patched_models, report_patches
 from practical_dl.project.datasets import TypedJSONDataset

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from practical_dl.core.params import NonNegativeInt, Settings
 from practical_dl.methods.gan.scores import ClassifierProbe
+from practical_dl.methods.gan.settings import LatentGroup
 from practical_dl.models.gan import Generator
-
-
-class LatentGroup(Settings):
-    """Generated samples of one digit (as the classifier sees it) in one stroke style: ``bold``
-    (the most ink) or ``thin`` (the least)."""
-
-    digit: NonNegativeInt
-    """A class index of the classifier."""
-    style: Literal["bold", "thin"]
-
-    def __str__(self) -> str:
-        return f"{self.style} {self.digit}"
 
 
 def interpolate(z_from: torch.Tensor, z_to: torch.Tensor, steps: int) -> torch.Tensor:

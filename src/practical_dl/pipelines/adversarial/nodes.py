@@ -9,12 +9,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from practical_dl.core.lazy import on_first_use
 from practical_dl.core.params import deep_merge
-from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
 from practical_dl.methods.attack_settings import (
     AUTOATTACK,
@@ -24,12 +23,14 @@ from practical_dl.methods.attack_settings import (
     AttackConfig,
     AutoAttackParameters,
 )
-from practical_dl.methods.attacks import accuracy_under_attack, share, unbroken_by
-from practical_dl.models.classifier import DigitClassifier
 from practical_dl.pipelines.adversarial.figures import accuracy_under_attack_figure
 from practical_dl.project.figures import adversarial_examples_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import Claim, Report, metric_history
+
+# torch is imported when the node runs, not when the pipeline is built
+torch = on_first_use("torch")
+classifier = on_first_use("practical_dl.models.classifier")
 
 #: Square (gradient-free) may break at most this share of the images the gradient attacks left before a robust model's figure is
 #: suspected of masked gradients (Croce & Hein 2020; Athalye et al. 2018)
@@ -69,7 +70,7 @@ class AttackResult(BaseModel):
 
 
 def attack_model(
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     test_split: dict[str, np.ndarray],
     training: TrainingOverrides,
     training_defaults: TrainingSettings,
@@ -81,6 +82,9 @@ def attack_model(
 
     ``model`` is the namespace; the grid shows clean and adversarial test digits with the model's predictions.
     """
+    from practical_dl.core.runtime import resolve_device
+    from practical_dl.methods.attacks import accuracy_under_attack
+
     attacks = adversarial.attacks
     seed = adversarial.seed
     labels, x, y = attacked_digits(classifier, test_split, adversarial)
@@ -115,7 +119,7 @@ def attack_model(
 
 
 def attacked_digits(
-    classifier: DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters
+    classifier: classifier.DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters
 ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """The attacked test digits (``adversarial.test_images`` of them, stratified, seeded): labels, images in [0, 1], labels as a tensor."""
     split = stratified_subset(test_split, adversarial.test_images, seed=adversarial.seed)
@@ -148,10 +152,10 @@ class AutoAttackRecord(BaseModel):
 
 
 def autoattack_model(
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     test_split: dict[str, np.ndarray],
     adversarial: AdversarialParameters,
-    source: DigitClassifier | None = None,
+    source: classifier.DigitClassifier | None = None,
     *,
     model: str,
 ) -> AutoAttackRecord:
@@ -160,6 +164,9 @@ def autoattack_model(
     With a ``source`` model (a robust model's baseline), also its accuracy on the ``after`` attack's images made against
     ``source``: a black-box transfer attack, which masked gradients would make stronger than the white-box one.
     """
+    from practical_dl.core.runtime import resolve_device
+    from practical_dl.methods.attacks import share, unbroken_by
+
     settings = adversarial.autoattack
     if settings is None:
         raise ValueError("adversarial.autoattack is null: AutoAttack is not run (the pipeline has no such node then)")
@@ -212,7 +219,7 @@ def _adversarial_training(defaults: TrainingSettings, training: TrainingOverride
 
 
 def _examples_figure(
-    attacked: DigitClassifier,
+    attacked: classifier.DigitClassifier,
     x: torch.Tensor,
     y: torch.Tensor,
     labels: np.ndarray,

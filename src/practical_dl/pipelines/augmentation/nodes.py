@@ -7,7 +7,6 @@ import logging
 import numpy as np
 from matplotlib.figure import Figure
 
-from practical_dl.core.augment import preview as augmentation_preview
 from practical_dl.core.config import AugmentConfig
 from practical_dl.project.figures import image_grid_figure
 
@@ -16,6 +15,9 @@ logger = logging.getLogger(__name__)
 
 def preview_augmentation(train_split: dict[str, np.ndarray], config: AugmentConfig) -> Figure:
     """A grid: each row an original training digit (left) and several random augmented draws."""
+    # torch is imported when the node runs, not when the pipeline is built
+    from practical_dl.core.augment import preview as augmentation_preview
+
     grid = augmentation_preview(train_split["images"], config)
     labels = train_split["labels"][: config.preview_images]
     captions = [f"original ({labels[i]})" if j == 0 else f"draw {j}" for i in range(len(labels)) for j in range(config.preview_draws + 1)]

@@ -16,7 +16,6 @@ import pandas as pd
 from pydantic import Field, StrictInt
 
 from practical_dl.core.config import AugmentConfig
-from practical_dl.core.diagnostics import GradientNorms
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveFloat, PositiveInt, Settings
 from practical_dl.core.splits import stratified_subset
 from practical_dl.pipelines.depth_bn.figures import depth_bn_figure
@@ -115,6 +114,9 @@ def train_depth_member(
 
     With or without batch norm, at the base learning rate times ``lr_factor``; the gradient norm of
     every convolution on a fixed probe batch before training and after every epoch goes with the result."""
+    # torch is imported when the node runs, not when the pipeline is built
+    from practical_dl.core.diagnostics import GradientNorms
+
     seed = depth_bn.seed
     model, config = member_spec(depth_bn, training_defaults, depth, batch_norm, lr_factor)
     member = f"depth_{depth}.{'bn' if batch_norm else 'plain'}.lr_x{name_safe(lr_factor)}"

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from practical_dl.methods.calibration import reliability
 from practical_dl.project.reporting import Claim, Verdict
 
 UNPAIRED = "spread: the root-sum-square of the two standard deviations"
@@ -55,6 +54,9 @@ class MethodScores:
     @classmethod
     def of(cls, probabilities: np.ndarray, labels: np.ndarray, bins: int) -> MethodScores:
         """The scores of ``probabilities`` (N x classes) against ``labels``, ECE over ``bins`` confidence bins."""
+        # NumPy, but its module imports torch: imported when scores are computed, not when the pipeline is built
+        from practical_dl.methods.calibration import reliability
+
         picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1)
         diagram = reliability(probabilities, labels, bins)
         return cls(100 * float((probabilities.argmax(1) != labels).mean()), float(-np.log(picked).mean()), diagram["ece"], diagram)

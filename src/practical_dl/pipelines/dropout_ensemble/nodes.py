@@ -15,9 +15,7 @@ from matplotlib.figure import Figure
 from pydantic import Field, model_validator
 
 from practical_dl.core.config import AugmentConfig
-from practical_dl.core.engine import predict
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings, merged
-from practical_dl.methods.calibration import mc_dropout_probabilities
 from practical_dl.pipelines.dropout_ensemble.claims import (
     Comparison,
     MethodScores,
@@ -114,6 +112,10 @@ def train_ensemble_member(
 
     Returns its summary and its softmax probabilities on the test split — for a dropout network
     also the Monte-Carlo average of ``mc_samples`` passes with dropout on (drawn with its own seed)."""
+    # torch is imported when the node runs, not when the pipeline is built
+    from practical_dl.core.engine import predict
+    from practical_dl.methods.calibration import mc_dropout_probabilities
+
     seed = dropout_ensemble.seed
     model_spec, config = member_spec(dropout_ensemble, training_defaults, member)
     data = SweepData(train_split, validation_split, test_split, standardisation_stats)

@@ -9,13 +9,16 @@ import logging
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
-from practical_dl.models.classifier import DigitClassifier
+from practical_dl.core.lazy import on_first_use
 from practical_dl.pipelines.evaluation.figures import feature_maps_figure, kernels_figure, training_curves_figure
 from practical_dl.project.parameters import EvaluationParameters
 from practical_dl.project.reporting import Claim, Report
+
+# torch is imported when the node runs, not when the pipeline is built
+torch = on_first_use("torch")
+classifier = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ def plot_training_curves(*histories: pd.DataFrame) -> Figure:
 
 
 def visualise_learned_kernels(
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     test_split: dict[str, np.ndarray],
     evaluation_params: EvaluationParameters,
 ) -> tuple[Figure, Figure]:

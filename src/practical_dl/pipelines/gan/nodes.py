@@ -5,29 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from practical_dl.core.distributed import from_environment
+from practical_dl.core.lazy import on_first_use
 from practical_dl.core.params import NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Settings
-from practical_dl.core.runtime import resolve_device
-from practical_dl.methods.gan.latent import LatentGroup, interpolate, latent_arithmetic
-from practical_dl.methods.gan.scores import ClassifierProbe, FrechetDistance, GANScorer, inception_score
-from practical_dl.methods.gan.training import GANConfig, train_dcgan
-from practical_dl.models.classifier import DigitClassifier, classifier_to_bytes
-from practical_dl.models.gan import Generator
+from practical_dl.methods.gan.settings import GANConfig, LatentGroup
 from practical_dl.pipelines.gan.figures import gan_training_figure
 from practical_dl.project.figures import close, image_grid_figure, image_rows_figure
 from practical_dl.project.reporting import Claim, Report, metric_values
 from practical_dl.project.tracking import EpochMetrics
-from practical_dl.project.training_setup import data_identity, state_dict_for_saving, training_checkpointer
+
+if TYPE_CHECKING:
+    from practical_dl.methods.gan.scores import ClassifierProbe
+    from practical_dl.models.gan import Generator
 
 logger = logging.getLogger(__name__)
+
+
+# torch is imported when the node runs, not when the pipeline is built
+torch = on_first_use("torch")
+classifier = on_first_use("practical_dl.models.classifier")
 
 
 class GanScores(Settings):
@@ -97,7 +100,7 @@ def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
 def train_gan(
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     gan: GanParameters,
 ) -> dict[str, Any]:
     """Train the DCGAN on the training split, scored after every epoch by the classifier.
@@ -108,6 +111,12 @@ def train_gan(
     ``<checkpoint_dir>/dcgan.safetensors``; the next run with the same settings goes on from it
     (a finished training is not repeated), unless ``gan.training.resume`` is off.
     """
+    from practical_dl.core.runtime import resolve_device
+    from practical_dl.methods.gan.scores import ClassifierProbe, GANScorer
+    from practical_dl.methods.gan.training import train_dcgan
+    from practical_dl.models.classifier import classifier_to_bytes
+    from practical_dl.project.training_setup import data_identity, state_dict_for_saving, training_checkpointer
+
     config = gan.training
     device = resolve_device(config.device)
     probe = ClassifierProbe(classifier, device)
@@ -158,13 +167,16 @@ def explore_generator(
     generator_weights: dict[str, torch.Tensor],
     test_split: dict[str, np.ndarray],
     validation_split: dict[str, np.ndarray],
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     gan: GanParameters,
 ) -> dict[str, Any]:
     """Final scores of the trained generator, a sample grid, latent interpolations and DCGAN's latent vector arithmetic.
 
     The scores stand beside those of real images; each step is a helper below, drawing in turn from one seeded stream.
     """
+    from practical_dl.core.runtime import resolve_device
+    from practical_dl.methods.gan.scores import ClassifierProbe
+
     config = gan.training
     device = resolve_device(config.device)
     generator = _saved_generator(generator_weights, config, test_split["images"].shape[1], device)
@@ -188,6 +200,8 @@ def explore_generator(
 
 def _saved_generator(weights: dict[str, torch.Tensor], config: GANConfig, channels: int, device: torch.device) -> Generator:
     """The trained generator, in evaluation mode on ``device``; a ValueError names the parameters it does not fit."""
+    from practical_dl.models.gan import Generator
+
     generator = Generator(config.latent_dim, config.generator_features, channels)
     try:
         generator.load_state_dict(weights)
@@ -211,6 +225,8 @@ def _final_scores(
 
     The Fréchet distance is against the test split; the scores also give the share of each class among the generated images.
     """
+    from practical_dl.methods.gan.scores import FrechetDistance, inception_score
+
     n = settings.final_samples if settings.final_samples is not None else len(test_split["labels"])
     test_logits, test_features = probe(_unit(test_split))
     _, val_features = probe(_unit(validation_split))
@@ -248,6 +264,8 @@ def _samples_figure(generator: Generator, probe: ClassifierProbe, count: int, rn
 
 def _interpolation_figure(generator: Generator, probe: ClassifierProbe, settings: GanInterpolation, rng: torch.Generator) -> Figure:
     """Straight lines between pairs of random latent vectors, captioned with the classifier's predictions."""
+    from practical_dl.methods.gan.latent import interpolate
+
     rows = []
     for k in range(settings.pairs):
         z = torch.randn(2, generator.latent_dim, generator=rng)
@@ -259,6 +277,8 @@ def _interpolation_figure(generator: Generator, probe: ClassifierProbe, settings
 
 def _arithmetic(generator: Generator, probe: ClassifierProbe, settings: GanArithmetic, seed: int) -> tuple[dict[str, Any], Figure]:
     """DCGAN's latent vector arithmetic: what the result is (share of digit ``c``, mean ink beside the groups') and its picture."""
+    from practical_dl.methods.gan.latent import latent_arithmetic
+
     groups = {"a": settings.a, "b": settings.b, "c": settings.c}
     arithmetic = latent_arithmetic(
         generator,

@@ -9,21 +9,23 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from practical_dl.core.config import Device
+from practical_dl.core.lazy import on_first_use
 from practical_dl.core.params import IncreasingList, NonNegativeInt, PositiveInt, Settings
-from practical_dl.core.runtime import resolve_device
 from practical_dl.core.splits import first_per_class, stratified_subset
 from practical_dl.methods.attack_settings import AdversarialParameters
-from practical_dl.methods.patch import PatchConfig, PatchTraining, paste, random_positions, targeted_success, train_patch
-from practical_dl.models.classifier import DigitClassifier
+from practical_dl.methods.patch_settings import PatchConfig, PatchTraining
 from practical_dl.pipelines.patch.claims import patch_claims
 from practical_dl.pipelines.patch.figures import patch_success_figure
 from practical_dl.project.figures import adversarial_examples_figure, image_rows_figure
 from practical_dl.project.reporting import Report, metric_history
+
+# torch is imported when the node runs, not when the pipeline is built
+torch = on_first_use("torch")
+classifier = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +152,8 @@ def _as_uint8(images01: torch.Tensor) -> np.ndarray:
 
 def _on_canvas(patch: torch.Tensor, side: int) -> torch.Tensor:
     """The patch in the middle of an empty ``side`` x ``side`` image: how big it is on a digit."""
+    from practical_dl.methods.patch import paste
+
     canvas = torch.zeros(1, patch.shape[1], side, side)
     corner = (side - patch.shape[-1]) // 2
     return paste(canvas, patch.cpu(), torch.tensor([[corner, corner]]))
@@ -159,7 +163,7 @@ def _on_canvas(patch: torch.Tensor, side: int) -> torch.Tensor:
 class _Attacked:
     """One classifier under patch attack, with the digits its patches are optimised on and pasted on (images in [0, 1])."""
 
-    net: DigitClassifier
+    net: classifier.DigitClassifier
     label: str
     side: int
     x_train: torch.Tensor
@@ -169,19 +173,25 @@ class _Attacked:
 
     def success(self, found: torch.Tensor, target: int) -> float:
         """The share of the test digits (the target's own left out) the model calls ``target`` with ``found`` pasted on."""
+        from practical_dl.methods.patch import targeted_success
+
         return targeted_success(self.net, self.x_test, self.y_test, found, target, self.seed)
 
     def optimised(self, config: PatchConfig) -> tuple[torch.Tensor, float, float]:
         """A patch optimised on the training digits, its targeted success on the test digits and the seconds it took."""
+        from practical_dl.methods.patch import train_patch
+
         start = time.perf_counter()
         found = train_patch(self.net, self.x_train, config)
         return found, self.success(found, config.target), time.perf_counter() - start
 
 
 def _attacked(
-    classifier: DigitClassifier, train_split: dict[str, np.ndarray], test_split: dict[str, np.ndarray], patch: PatchParameters
+    classifier: classifier.DigitClassifier, train_split: dict[str, np.ndarray], test_split: dict[str, np.ndarray], patch: PatchParameters
 ) -> _Attacked:
     """The classifier on ``patch.device`` and the seeded subsets of the splits, on the same device."""
+    from practical_dl.core.runtime import resolve_device
+
     device = resolve_device(patch.device)
     net = classifier.to(device).eval().requires_grad_(False)  # takes images in [0, 1], standardises them itself
     scale = classifier.standardise.scale
@@ -199,7 +209,7 @@ def _attacked(
 
 
 def attack_with_patches(
-    classifier: DigitClassifier,
+    classifier: classifier.DigitClassifier,
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
     patch: PatchParameters,
@@ -298,6 +308,8 @@ def _patch_for_every_target(attacked: _Attacked, patch: PatchParameters, classes
 
 def _examples_figure(attacked: _Attacked, configs: list[PatchConfig], patches: list[torch.Tensor], per_class: int) -> Figure:
     """Test digits, clean and with each patch at a random position, captioned with the predictions."""
+    from practical_dl.methods.patch import paste, random_positions
+
     labels = attacked.y_test.cpu().numpy()
     picked = torch.from_numpy(first_per_class(labels, per_class)).to(attacked.x_test.device)
     rows = [("clean", attacked.x_test[picked])]

@@ -5,26 +5,15 @@ from __future__ import annotations
 import logging
 import math
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, model_validator
 
-from practical_dl.core.engine import predict
 from practical_dl.core.params import IncreasingList, NonNegativeFloat, NonNegativeInt, PositiveInt, Settings, deep_merge, plain
 from practical_dl.core.splits import Split, per_class_subset
-from practical_dl.core.standardise import Standardiser
-from practical_dl.methods.transfer import (
-    BACKBONES,
-    HEADS,
-    STRATEGIES,
-    ProjectVGG,
-    build_transfer_model,
-    describe,
-    set_backbone_lr_factor,
-)
+from practical_dl.methods.transfer_settings import BACKBONES, HEADS, STRATEGIES
 from practical_dl.pipelines.transfer_learning.claims import (
     accuracy_by_seed,
     mean_std_table,
@@ -35,8 +24,12 @@ from practical_dl.pipelines.transfer_learning.claims import (
 from practical_dl.pipelines.transfer_learning.figures import transfer_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import Report
-from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
-from practical_dl.project.training_setup import file_identity, state_dict_for_saving, tensors_identity
+
+if TYPE_CHECKING:  # torch is imported when the node runs, not when the pipeline is built
+    import torch
+
+    from practical_dl.core.standardise import Standardiser
+    from practical_dl.project.trainer import Network
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +203,10 @@ def pretrain_source_model(
     Its weights as numpy arrays: the catalog keeps them in safetensors' numpy form, which the
     catalog can open without importing torch (kedro-mlflow opens every named dataset before a run).
     """
+    from practical_dl.methods.transfer import ProjectVGG
+    from practical_dl.project.trainer import Network, RunIdentity, TrainingData, train_classifier
+    from practical_dl.project.training_setup import state_dict_for_saving
+
     config = training_settings(training_defaults, params.pretraining, where="transfer_learning.pretraining")
     classes = int(source_train["labels"].max()) + 1
     widths = tuple(params.backbone.widths)
@@ -228,6 +225,8 @@ def pretrain_source_model(
 
 def _accuracy(test: Split, config: TrainingSettings, model: torch.nn.Module, standardiser: Standardiser, fit: Any) -> dict[str, float]:
     """A target run's accuracy on the target task's test images."""
+    from practical_dl.core.engine import predict
+
     logits = predict(model, test["images"], standardiser, device=config.device)
     return {"target_test_accuracy": float((logits.argmax(1).numpy() == test["labels"]).mean())}
 
@@ -255,6 +254,9 @@ def _target_network(
 ) -> Network:
     """The network of one target run, and what it is (the source weights' digest included, so a
     checkpoint made from other source weights is not resumed)."""
+    from practical_dl.project.trainer import Network
+    from practical_dl.project.training_setup import file_identity, tensors_identity
+
     pretrained_here = params.backbone.name == "project_vgg" and strategy != "scratch"
     spec = {
         "backbone": params.backbone.model_dump(),
@@ -276,6 +278,8 @@ def _transfer_network(
     channels: int,
     image_size: int,
 ) -> torch.nn.Module:
+    from practical_dl.methods.transfer import build_transfer_model, set_backbone_lr_factor
+
     backbone = params.backbone
     model, _ = build_transfer_model(
         backbone.name,
@@ -296,7 +300,7 @@ def _transfer_network(
 
 
 def _data_standardiser(split: Split) -> Standardiser:
-    from practical_dl.core.standardise import channel_statistics
+    from practical_dl.core.standardise import Standardiser, channel_statistics
 
     return Standardiser.from_stats(channel_statistics(split["images"]))
 
@@ -316,6 +320,12 @@ def train_transfer_run(
 
     The seed draws the labelled images (the same for every strategy) and seeds the run: the new
     layers' initialisation (the whole network's, from scratch) and the order of the batches."""
+    import torch
+
+    from practical_dl.core.standardise import Standardiser
+    from practical_dl.methods.transfer import describe
+    from practical_dl.project.trainer import RunIdentity, TrainingData, train_classifier
+
     backbone = params.backbone
     source_weights = {key: torch.from_numpy(np.array(array)) for key, array in source_weights.items()}  # writable copies
     data = per_class_subset(target_train, budget, seed)

@@ -9,21 +9,16 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from pydantic import BeforeValidator, Field
 
 from practical_dl.core.config import AugmentConfig
-from practical_dl.core.engine import fit, predict
 from practical_dl.core.params import Flag, NonNegativeInt, PositiveInt, Settings, merged
-from practical_dl.core.runtime import set_seed
 from practical_dl.core.splits import stratified_subset
-from practical_dl.core.standardise import Standardiser
 from practical_dl.pipelines.tricks.figures import regression_figure, sweep_figure
 from practical_dl.project.parameters import ModelOverrides, ModelSpec, TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import Claim, Report, metric_history, metric_values
 from practical_dl.project.sweeps import MemberSummary, SweepData, SweepMember, train_member
-from practical_dl.project.training_setup import model_from_params
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +265,7 @@ def report_sweeps(tricks: TricksParameters, *results: MemberSummary) -> dict[str
 def rotate_digits(images: np.ndarray, max_degrees: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Each digit rotated by its own uniform random angle in [-max, max] degrees (counter-clockwise
     positive); returns the rotated uint8 images and the angles."""
+    import torch
     from kornia.geometry.transform import rotate  # here: kornia's import is a third of a second of every start-up
 
     rng = np.random.default_rng(seed)
@@ -293,6 +289,14 @@ def train_rotation_regression(
     The target (degrees) is standardised with the training targets' mean and standard deviation
     for training, and the predictions are inverted back to degrees before the error is reported.
     """
+    # torch is imported when the node runs, not when the pipeline is built
+    import torch
+
+    from practical_dl.core.engine import fit, predict
+    from practical_dl.core.runtime import set_seed
+    from practical_dl.core.standardise import Standardiser
+    from practical_dl.project.training_setup import model_from_params
+
     config = training_settings(training_defaults, params.training, where="rotation_regression.training")
     max_degrees = float(params.max_degrees)
     seed = params.seed
