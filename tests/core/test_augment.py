@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from practical_dl.core.augment import AugmentConfig, build_augmentation, materialise, preview
+from practical_dl.core.augment import build_augmentation, materialise, preview
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.engine import fit
 from practical_dl.core.params import ParameterError
 from practical_dl.core.standardise import Standardiser

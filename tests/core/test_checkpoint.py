@@ -14,8 +14,9 @@ import safetensors.torch
 import torch
 
 from practical_dl.core import checkpoint as ckpt
-from practical_dl.core.augment import AugmentConfig, build_augmentation
+from practical_dl.core.augment import build_augmentation
 from practical_dl.core.checkpoint import Checkpointer, TrainingState, load_checkpoint, rng_state, save_checkpoint, settings_fingerprint
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.engine import fit
 from practical_dl.core.optim import make_optimizer, make_scheduler
 from practical_dl.core.standardise import Standardiser

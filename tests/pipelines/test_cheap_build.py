@@ -17,7 +17,7 @@ from kedro.framework.startup import bootstrap_project
 bootstrap_project(Path.cwd())
 from kedro.framework.project import pipelines
 names = sorted(pipelines)  # what `kedro registry list` does: every pipeline is built
-# imported = run: its submodules loaded (a lazy_loader proxy of "torch" in sys.modules is not torch imported)
+# imported = run: its submodules loaded
 heavy = sorted(m for m in {heavy!r} if any(k.startswith(m + ".") for k in sys.modules))
 unresolved = []
 for name in names:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from kedro.io import DatasetError
 
-from practical_dl.core.augment import AugmentConfig
+from practical_dl.core.config import AugmentConfig
 from practical_dl.core.distributed import SingleProcess
 from practical_dl.methods.attack_settings import AdversarialTraining
 from practical_dl.project import trainer

@@ -1,4 +1,5 @@
-"""The training configuration: every setting that decides how a model is trained."""
+"""The training configuration: every setting that decides how a model is trained, and how its
+images are augmented. No torch here: Kedro checks these settings before a run imports it."""
 
 from __future__ import annotations
 

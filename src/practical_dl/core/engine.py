@@ -120,7 +120,7 @@ def fit(
     cross-entropy) or float targets (``regression``, mean squared error on one output).
 
     ``augment`` maps float batches in [0, 1] to augmented ones (training batches only).
-    ``adversary(forward, x, y)`` (e.g. :class:`practical_dl.methods.attacks.AdversarialTraining`) then
+    ``adversary(forward, x, y)`` (e.g. :class:`practical_dl.methods.attack_settings.AdversarialTraining`) then
     replaces training images in [0, 1] by adversarial ones made against the model being trained
     (``forward`` maps images in [0, 1] to its logits). Every
     epoch is evaluated on ``val``; with ``select_best`` the weights of the epoch with the best

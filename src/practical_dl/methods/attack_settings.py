@@ -1,5 +1,6 @@
 """The typed settings of the attacks, of adversarial training and of AutoAttack's core: what
-``parameters_adversarial.yml`` and a ``training.adversarial`` block hold.
+``parameters_adversarial.yml`` and a ``training.adversarial`` block hold; and the published
+AutoAttack figures they are weighed against.
 
 Importing this module imports no torch, so that Kedro can check these settings before any node
 runs (and building a pipeline stays cheap); calling a setting runs its attack
@@ -8,7 +9,6 @@ runs (and building a pipeline stays cheap); calling a setting runs its attack
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, StrictInt, model_validator
@@ -20,10 +20,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from practical_dl.methods.attacks import Forward
     from practical_dl.methods.autoattack import AutoAttackResult
-
-    #: A model or a function: images in [0, 1] -> logits.
-    Forward = Callable[[torch.Tensor], torch.Tensor]
 
 ATTACKS = ("fgsm", "pgd")
 

@@ -1,4 +1,5 @@
-"""Adversarial examples: FGSM and PGD (L-infinity) in pixel space, and adversarial training.
+"""Adversarial examples: FGSM and PGD (L-infinity) in pixel space, and the attacks of adversarial training
+(their typed settings, which call them: :mod:`practical_dl.methods.attack_settings`).
 
 Plain PyTorch, usable without Kedro::
 

@@ -80,7 +80,7 @@ class AutoAttackResult:
     seconds: float
 
     def accuracy_of(self, attack: str) -> float:
-        """The accuracy left after ``attack`` (one of :data:`AUTOATTACK`)."""
+        """The accuracy left after ``attack`` (one of :data:`~practical_dl.methods.attack_settings.AUTOATTACK`)."""
         for a in self.attacks:
             if a.attack == attack:
                 return a.accuracy

@@ -25,7 +25,6 @@ from torch import nn
 
 from practical_dl.core.standardise import Standardise
 from practical_dl.methods.transfer_settings import BACKBONES, HEADS, STRATEGIES
-from practical_dl.methods.transfer_settings import TORCHVISION_BACKBONES as TORCHVISION_BACKBONES  # still importable from here
 
 logger = logging.getLogger(__name__)
 

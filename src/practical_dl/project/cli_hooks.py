@@ -21,7 +21,7 @@ class QuickExit:
     """
 
     @cli_hook_impl
-    def after_command_run(self, project_metadata: Any, command_args: list[str], exit_code: int) -> None:
+    def after_command_run(self, project_metadata: Any, command_args: list[str], exit_code: int | str | None) -> None:
         gc.freeze()
 
 

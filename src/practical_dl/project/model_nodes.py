@@ -22,7 +22,7 @@ from practical_dl.project.parameters import (
 )
 from practical_dl.project.reporting import metric_values
 
-# torch is imported when the node runs, not when the pipeline is built
+# imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 classifier = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)

@@ -75,7 +75,7 @@ NOT_IN_FINGERPRINT = ("progress", "resume", "checkpoint_every", "checkpoint_seco
 
 def training_checkpointer(config: Any, name: str, *identity: Any) -> Checkpointer | None:
     """The checkpointer of one model's training (``<checkpoint_dir>/<name>.safetensors``; ``config``
-    a :class:`~practical_dl.core.config.TrainConfig` or :class:`~practical_dl.methods.gan.training.GANConfig`), or None
+    a :class:`~practical_dl.core.config.TrainConfig` or :class:`~practical_dl.methods.gan.settings.GANConfig`), or None
     when ``checkpoint_every`` is 0. Its fingerprint covers the training settings and ``identity``
     (model parameters, data, statistics, ...): a checkpoint of other settings is not resumed."""
     if config.checkpoint_every == 0:

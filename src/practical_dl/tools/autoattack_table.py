@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     from safetensors.torch import load_file
 
     from practical_dl.core.splits import stratified_subset
-    from practical_dl.methods.attacks import AttackConfig, share, unbroken_by
+    from practical_dl.methods.attack_settings import AttackConfig
+    from practical_dl.methods.attacks import share, unbroken_by
     from practical_dl.methods.autoattack import autoattack_accuracy
     from practical_dl.models.classifier import latest_classifier_file, load_classifier
 

@@ -28,7 +28,7 @@ from practical_dl.project.figures import adversarial_examples_figure
 from practical_dl.project.parameters import TrainingOverrides, TrainingSettings, training_settings
 from practical_dl.project.reporting import Claim, Report, metric_history
 
-# torch is imported when the node runs, not when the pipeline is built
+# imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
 classifier = on_first_use("practical_dl.models.classifier")
 

@@ -16,7 +16,7 @@ from practical_dl.pipelines.evaluation.figures import feature_maps_figure, kerne
 from practical_dl.project.parameters import EvaluationParameters
 from practical_dl.project.reporting import Claim, Report
 
-# torch is imported when the node runs, not when the pipeline is built
+# imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
 classifier = on_first_use("practical_dl.models.classifier")
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-# torch is imported when the node runs, not when the pipeline is built
+# imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
 classifier = on_first_use("practical_dl.models.classifier")
 
