@@ -27,3 +27,9 @@ def test_it_resolves_in_annotations_as_kedro_reads_them():
     import collections as real
 
     assert typing.get_type_hints(node) == {"counts": real.Counter, "return": real.OrderedDict}
+
+
+def test_a_name_once_used_is_kept_on_the_stand_in():
+    json = on_first_use("json")
+    dumps = json.dumps
+    assert vars(json)["dumps"] is dumps  # later uses skip the import lookup

@@ -17,8 +17,10 @@ class OnFirstUse(ModuleType):
     Kedro's ``--async`` loading does.
     """
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(importlib.import_module(self.__name__), name)
+    def __getattr__(self, name: str) -> Any:  # only for names not yet kept here
+        value = getattr(importlib.import_module(self.__name__), name)
+        setattr(self, name, value)  # the next use finds it without an import lookup (node bodies call torch in loops)
+        return value
 
 
 def on_first_use(name: str) -> ModuleType:

@@ -23,7 +23,7 @@ from practical_dl.project.parameters import (
 from practical_dl.project.reporting import metric_values
 
 # imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
-classifier = on_first_use("practical_dl.models.classifier")
+classifier_module = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def train_model(
     augmentation_params: AugmentConfig,
     *,
     model: str = "model",
-) -> tuple[classifier.DigitClassifier, pd.DataFrame]:
+) -> tuple[classifier_module.DigitClassifier, pd.DataFrame]:
     """Train one model (adversarially, when its ``training.adversarial`` is set); keep the
     weights of its best validation epoch.
 
@@ -90,7 +90,7 @@ def per_class_scores(matrix: np.ndarray) -> pd.DataFrame:
 
 
 def evaluate_model(
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     training_history: pd.DataFrame,
     test_split: dict[str, np.ndarray],
     model_params: ModelSpec,
@@ -151,7 +151,7 @@ def evaluate_model(
 
 
 def register_model(
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     test_metrics: dict,
     test_split: dict[str, np.ndarray],
     registry: RegistryParameters,

@@ -30,7 +30,7 @@ from practical_dl.project.reporting import Claim, Report, metric_history
 
 # imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
-classifier = on_first_use("practical_dl.models.classifier")
+classifier_module = on_first_use("practical_dl.models.classifier")
 
 #: Square (gradient-free) may break at most this share of the images the gradient attacks left before a robust model's figure is
 #: suspected of masked gradients (Croce & Hein 2020; Athalye et al. 2018)
@@ -70,7 +70,7 @@ class AttackResult(BaseModel):
 
 
 def attack_model(
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     test_split: dict[str, np.ndarray],
     training: TrainingOverrides,
     training_defaults: TrainingSettings,
@@ -119,7 +119,7 @@ def attack_model(
 
 
 def attacked_digits(
-    classifier: classifier.DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters
+    classifier: classifier_module.DigitClassifier, test_split: dict[str, np.ndarray], adversarial: AdversarialParameters
 ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """The attacked test digits (``adversarial.test_images`` of them, stratified, seeded): labels, images in [0, 1], labels as a tensor."""
     split = stratified_subset(test_split, adversarial.test_images, seed=adversarial.seed)
@@ -152,10 +152,10 @@ class AutoAttackRecord(BaseModel):
 
 
 def autoattack_model(
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     test_split: dict[str, np.ndarray],
     adversarial: AdversarialParameters,
-    source: classifier.DigitClassifier | None = None,
+    source: classifier_module.DigitClassifier | None = None,
     *,
     model: str,
 ) -> AutoAttackRecord:
@@ -219,7 +219,7 @@ def _adversarial_training(defaults: TrainingSettings, training: TrainingOverride
 
 
 def _examples_figure(
-    attacked: classifier.DigitClassifier,
+    attacked: classifier_module.DigitClassifier,
     x: torch.Tensor,
     y: torch.Tensor,
     labels: np.ndarray,

@@ -18,7 +18,7 @@ from practical_dl.project.reporting import Claim, Report
 
 # imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
-classifier = on_first_use("practical_dl.models.classifier")
+classifier_module = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def plot_training_curves(*histories: pd.DataFrame) -> Figure:
 
 
 def visualise_learned_kernels(
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     test_split: dict[str, np.ndarray],
     evaluation_params: EvaluationParameters,
 ) -> tuple[Figure, Figure]:

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
-classifier = on_first_use("practical_dl.models.classifier")
+classifier_module = on_first_use("practical_dl.models.classifier")
 
 
 class GanScores(Settings):
@@ -100,7 +100,7 @@ def _unit(split: dict[str, np.ndarray]) -> torch.Tensor:
 def train_gan(
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     gan: GanParameters,
 ) -> dict[str, Any]:
     """Train the DCGAN on the training split, scored after every epoch by the classifier.
@@ -167,7 +167,7 @@ def explore_generator(
     generator_weights: dict[str, torch.Tensor],
     test_split: dict[str, np.ndarray],
     validation_split: dict[str, np.ndarray],
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     gan: GanParameters,
 ) -> dict[str, Any]:
     """Final scores of the trained generator, a sample grid, latent interpolations and DCGAN's latent vector arithmetic.

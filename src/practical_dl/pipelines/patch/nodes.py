@@ -25,7 +25,7 @@ from practical_dl.project.reporting import Report, metric_history
 
 # imported when Kedro resolves the nodes' annotations before a run, or a node uses them: not when the pipeline is built
 torch = on_first_use("torch")
-classifier = on_first_use("practical_dl.models.classifier")
+classifier_module = on_first_use("practical_dl.models.classifier")
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _on_canvas(patch: torch.Tensor, side: int) -> torch.Tensor:
 class _Attacked:
     """One classifier under patch attack, with the digits its patches are optimised on and pasted on (images in [0, 1])."""
 
-    net: classifier.DigitClassifier
+    net: classifier_module.DigitClassifier
     label: str
     side: int
     x_train: torch.Tensor
@@ -187,7 +187,10 @@ class _Attacked:
 
 
 def _attacked(
-    classifier: classifier.DigitClassifier, train_split: dict[str, np.ndarray], test_split: dict[str, np.ndarray], patch: PatchParameters
+    classifier: classifier_module.DigitClassifier,
+    train_split: dict[str, np.ndarray],
+    test_split: dict[str, np.ndarray],
+    patch: PatchParameters,
 ) -> _Attacked:
     """The classifier on ``patch.device`` and the seeded subsets of the splits, on the same device."""
     from practical_dl.core.runtime import resolve_device
@@ -209,7 +212,7 @@ def _attacked(
 
 
 def attack_with_patches(
-    classifier: classifier.DigitClassifier,
+    classifier: classifier_module.DigitClassifier,
     train_split: dict[str, np.ndarray],
     test_split: dict[str, np.ndarray],
     patch: PatchParameters,
